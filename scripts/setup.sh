@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up a development/host environment in ./.venv: edgeinfer (editable) with the host, runtime,
+# mqtt and dev extras, plus CPU-usable torch for Ultralytics .pt export.
+# Usage: bash scripts/setup.sh            (idempotent; re-run after pulling)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# torch/torchvision pinned to the releases this project is tested with (CPU use on hosts).
+if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
+  echo "[setup] installing torch 2.14.1 + torchvision 0.29.1"
+  .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+fi
+echo "[setup] installing edgeinfer[host,runtime,mqtt,dev]"
+.venv/bin/python -m pip install -q -e ".[host,runtime,mqtt,dev]"
+echo "[setup] done: $(.venv/bin/edgeinfer --version)"
