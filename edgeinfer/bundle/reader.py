@@ -1,0 +1,176 @@
+"""Open and verify a bundle; read device entries; add engines atomically.
+
+Example:
+    >>> from edgeinfer.bundle import open_bundle
+    >>> b = open_bundle("out/shapes.bundle")                 # doctest: +SKIP
+    >>> b.devices                                            # doctest: +SKIP
+    ['orin-nx-16gb', 'orin-nano-8gb']
+    >>> b.artifact_path("orin-nx-16gb", "calib_cache")       # doctest: +SKIP
+    PosixPath('out/shapes.bundle/artifacts/3c1f...cache')
+
+Device-side code: Python 3.8-clean.
+"""
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Dict, List, Optional, Union
+
+from ..errors import BundleError
+from ..model.info import ModelInfo
+from ._fs import atomic_copy, atomic_write_bytes, sha256_file
+from .archive import is_archive, pack_archive, unpack_archive
+from .manifest import ARTIFACT_KINDS, MANIFEST_NAME, dump_manifest, load_manifest_text
+
+ENGINES_DIR = "engines"
+
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    """Everything the bundle says about one target device (a read-only view of the manifest)."""
+
+    name: str
+    profile: Dict[str, Any]
+    jetpack: Dict[str, Any]
+    precision: str
+    artifacts: Dict[str, str]
+    placement: Dict[str, Any]
+    accuracy: Dict[str, Any]
+    recipes: Dict[str, Any]
+    engines: List[Dict[str, Any]]
+    calibration: Dict[str, Any] = field(default_factory=dict)
+    dla: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_manifest(cls, name: str, entry: Dict[str, Any]) -> "DeviceEntry":
+        data = copy.deepcopy(entry)  # callers may not mutate the manifest through a view
+        return cls(
+            name=name, profile=data["profile"], jetpack=data["jetpack"], precision=str(data["precision"]),
+            artifacts=dict(data["artifacts"]), placement=data["placement"] or {},
+            accuracy=data.get("accuracy") or {}, recipes=data["recipes"] or {}, engines=list(data["engines"]),
+            calibration=data.get("calibration") or {}, dla=data.get("dla") or {},
+        )
+
+
+class Bundle:
+    """A verified bundle on disk. Create with :func:`open_bundle`, not directly."""
+
+    def __init__(self, root: Path, manifest: Dict[str, Any], *, archive: Optional[Path] = None) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.archive = archive  # set when opened from a .tar; add_engine then repacks it
+
+    def __repr__(self) -> str:
+        return f"Bundle({str(self.archive or self.root)!r}, devices={self.devices})"
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo.from_dict(self.manifest["model"]["info"])
+
+    @property
+    def devices(self) -> List[str]:
+        return [str(name) for name in self.manifest["devices"]]
+
+    def device(self, name: str) -> DeviceEntry:
+        """The entry for device profile ``name``; BundleError listing the bundle's devices otherwise."""
+        entry = self.manifest["devices"].get(name)
+        if entry is None:
+            raise BundleError(f"bundle has no entry for device {name!r} (it has {', '.join(self.devices)})",
+                              hint="re-package with `edgeinfer package MODEL --device " + name + "`")
+        return DeviceEntry.from_manifest(name, entry)
+
+    def artifact_path(self, device: str, kind: str) -> Path:
+        """Absolute path of artifact ``kind`` ("onnx", "qdq_onnx", "fp16_onnx", "calib_cache") for ``device``."""
+        if kind not in ARTIFACT_KINDS:
+            raise BundleError(f"unknown artifact kind {kind!r}", hint=f"use one of {', '.join(ARTIFACT_KINDS)}")
+        rel = self.device(device).artifacts.get(kind)
+        if not rel:
+            raise BundleError(f"bundle has no {kind} artifact for {device}",
+                              hint="re-package with a precision that produces it (e.g. --precision int8)")
+        return self.root / rel
+
+    def add_engine(self, device: str, engine_file: Union[str, Path], record: Dict[str, Any]) -> None:
+        """Copy ``engine_file`` under engines/ and record it for ``device``, atomically.
+
+        The engine is copied first (temp + rename); only then is the manifest rewritten (temp +
+        rename), so a crash leaves either the old bundle or the new one. A record with the same
+        file name replaces the earlier one (a rebuild).
+        """
+        src = Path(engine_file)
+        if not src.is_file():
+            raise BundleError(f"engine file {src} does not exist", hint="build it first with `edgeinfer build`")
+        self.device(device)  # validates the name
+        rel = f"{ENGINES_DIR}/{src.name}"
+        (self.root / ENGINES_DIR).mkdir(exist_ok=True)
+        atomic_copy(src, self.root / rel)
+        digest = sha256_file(self.root / rel)
+        new = copy.deepcopy(self.manifest)
+        entry = dict(record, path=rel, sha256=digest, size_bytes=(self.root / rel).stat().st_size)
+        engines = [e for e in new["devices"][device]["engines"] if e.get("path") != rel]
+        new["devices"][device]["engines"] = engines + [entry]
+        new["checksums"][rel] = digest
+        atomic_write_bytes(self.root / MANIFEST_NAME, dump_manifest(new).encode("utf-8"))
+        self.manifest = new
+        if self.archive is not None:
+            pack_archive(self.root, self.archive)
+
+
+def open_bundle(path: Union[str, Path]) -> Bundle:
+    """Open a bundle directory or ``.tar`` archive and verify its schema and every sha256.
+
+    Raises BundleError with a one-line reason for a missing bundle, a malformed or unknown-schema
+    manifest, a missing file, or a file whose content no longer matches its recorded hash.
+    """
+    target = Path(path)
+    archive = None
+    if is_archive(target):
+        archive = target
+        workdir = Path(tempfile.mkdtemp(prefix="edgeinfer-bundle-"))
+        root = unpack_archive(target, workdir)
+    elif target.is_dir():
+        root, workdir = target, None
+    else:
+        raise BundleError(f"no bundle at {target}", hint="create one with `edgeinfer package MODEL --device NAME -o DIR`")
+    manifest_path = root / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise BundleError(f"{target} is not a bundle ({MANIFEST_NAME} missing)", hint="pass the directory `edgeinfer package` wrote")
+    try:
+        text = manifest_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"cannot read {manifest_path}: {exc}", hint="re-package the model") from exc
+    manifest = load_manifest_text(text, source=str(manifest_path))
+    verify_checksums(root, manifest)
+    bundle = Bundle(root, manifest, archive=archive)
+    if workdir is not None:
+        weakref.finalize(bundle, shutil.rmtree, str(workdir), True)  # the extracted copy lives as long as the Bundle
+    return bundle
+
+
+def verify_checksums(root: Path, manifest: Dict[str, Any]) -> None:
+    """Check every file listed in ``checksums`` and that every referenced file is listed."""
+    checksums = manifest["checksums"]
+    for rel in _referenced_paths(manifest):
+        if rel not in checksums:
+            raise BundleError(f"bundle file {rel} has no recorded sha256", hint="re-package the model")
+    for rel, expected in checksums.items():
+        rel_path = PurePosixPath(str(rel))
+        if rel_path.is_absolute() or ".." in rel_path.parts:
+            raise BundleError(f"bundle manifest lists an unsafe path {rel!r}", hint="re-package the model")
+        full = root / rel_path
+        if not full.is_file():
+            raise BundleError(f"bundle file {rel} is missing", hint="copy the whole bundle directory again")
+        if sha256_file(full) != expected:
+            raise BundleError(f"bundle file {rel} is corrupt or was modified (sha256 mismatch)",
+                              hint="copy the bundle again or re-package it")
+
+
+def _referenced_paths(manifest: Dict[str, Any]) -> List[str]:
+    paths = []
+    for entry in manifest["devices"].values():
+        paths.extend(str(p) for p in entry["artifacts"].values() if p)
+        paths.extend(str(e["path"]) for e in entry["engines"] if isinstance(e, dict) and e.get("path"))
+    return paths
