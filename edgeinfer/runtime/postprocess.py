@@ -1,0 +1,264 @@
+"""Decode YOLO outputs, filter by confidence, class-aware NMS (vectorised numpy), map to the frame.
+
+Layouts (``ModelInfo.output_layout``):
+
+* ``yolov8``  — ``[B, 4+nc, N]`` (YOLOv8 / YOLO11): cx, cy, w, h then class scores.
+  ``[B, N, 4+nc]`` (transposed exports) is recognised when the class count is known.
+* ``yolov5``  — ``[B, N, 5+nc]``: cx, cy, w, h, objectness, class scores (score = obj * cls).
+* ``end2end`` — NMS inside the model: ``[B, K, 6]`` rows ``x1 y1 x2 y2 score class``, or the
+  EfficientNMS_TRT four-output form ``num_dets [B,1], boxes [B,K,4], scores [B,K], classes [B,K]``.
+
+The confidence filter runs *before* NMS, so NMS only sees candidates (tens to hundreds of boxes).
+
+NMS (:func:`nms`) is greedy, class-aware by the coordinate-offset trick (each class shifted by
+``class * 7680`` px, as Ultralytics does, so boxes of different classes never overlap). It builds
+the N x N "overlaps a higher-scored box" matrix once (O(N^2) time and memory, computed in row
+chunks) and then resolves the greedy order in *rounds*, each one vectorised over all boxes:
+a box whose every higher-scored overlapping box is already suppressed is kept; a box overlapped
+by a kept box is suppressed. Each round decides at least the best undecided box, so there are at
+most N rounds, and in practice as many as the longest chain of "A suppresses B which would have
+suppressed C" (2-5 on real detections): O(R * N^2) with R small. Candidates are capped at
+``max_nms`` (highest scores first) to bound the matrix.
+
+Example:
+    >>> import numpy as np
+    >>> out = np.zeros((1, 6, 3), np.float32)   # yolov8 layout, 2 classes, 3 anchors
+    >>> out[0, :4, 0] = [50, 50, 20, 20]; out[0, 4, 0] = 0.9
+    >>> out[0, :4, 1] = [51, 50, 20, 20]; out[0, 4, 1] = 0.8    # overlaps anchor 0, same class
+    >>> out[0, :4, 2] = [51, 50, 20, 20]; out[0, 5, 2] = 0.7    # same place, other class
+    >>> dets = postprocess([out], layout="yolov8", transforms=None, names={0: "a", 1: "b"})
+    >>> dets[0].class_names, [round(float(c), 2) for c in dets[0].confidence]
+    (['a', 'b'], [0.9, 0.7])
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import BackendError, ConfigError, InternalError
+from .detections import Detections
+from .preprocess import LetterboxTransform
+
+MAX_WH = 7680.0  # class offset in pixels (Ultralytics' max_wh): larger than any input side
+DETECT_LAYOUTS = ("yolov8", "yolov5", "end2end")
+
+Candidates = Tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes xyxy (n,4) f32, scores (n,) f32, class ids (n,) i64
+
+
+def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
+    """(n, 4) centre-size boxes -> corner boxes (new float32 array)."""
+    xywh = np.asarray(xywh, np.float32)
+    out = np.empty(xywh.shape, np.float32)
+    half_w, half_h = xywh[:, 2] / 2, xywh[:, 3] / 2
+    out[:, 0] = xywh[:, 0] - half_w
+    out[:, 1] = xywh[:, 1] - half_h
+    out[:, 2] = xywh[:, 0] + half_w
+    out[:, 3] = xywh[:, 1] + half_h
+    return out
+
+
+def _overlap_matrix(boxes: np.ndarray, iou_thres: float, chunk: int = 512) -> np.ndarray:
+    """float32 (n, n): 1 where IoU(i, j) > thres and i ranks above j (i < j), else 0."""
+    n = len(boxes)
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    over = np.zeros((n, n), np.float32)
+    cols = np.arange(n)
+    for start in range(0, n, chunk):  # chunks of rows bound the float temporaries to chunk x n
+        rows = slice(start, min(start + chunk, n))
+        iw = (np.minimum(x2[rows, None], x2) - np.maximum(x1[rows, None], x1)).clip(0)
+        ih = (np.minimum(y2[rows, None], y2) - np.maximum(y1[rows, None], y1)).clip(0)
+        inter = iw * ih
+        union = area[rows, None] + area - inter
+        hit = inter > iou_thres * np.maximum(union, 1e-9)  # IoU > thres without a division
+        hit &= cols > np.arange(rows.start, rows.stop)[:, None]  # only higher-ranked suppress lower
+        over[rows] = hit
+    return over
+
+
+def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, iou_thres: float, *,
+        class_id: Optional[np.ndarray] = None, max_det: Optional[int] = None) -> np.ndarray:
+    """Greedy (class-aware when ``class_id`` is given) NMS; indices kept, best score first.
+
+    Same result as the textbook loop "take the best box, drop everything overlapping it by more
+    than ``iou_thres``, repeat", computed in vectorised rounds (see the module docstring).
+
+    Example:
+        >>> b = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30]], np.float32)
+        >>> nms(b, np.array([0.9, 0.8, 0.7], np.float32), 0.5).tolist()
+        [0, 2]
+    """
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    n = len(scores)
+    if n == 0:
+        return np.zeros((0,), np.int64)
+    order = np.argsort(-scores, kind="stable")
+    boxes = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)[order]
+    if class_id is not None:
+        boxes = boxes + (np.asarray(class_id).reshape(-1)[order].astype(np.float32) * MAX_WH)[:, None]
+    over = _overlap_matrix(boxes, float(iou_thres))
+    undecided = np.ones(n, bool)
+    kept = np.zeros(n, bool)
+    while undecided.any():
+        alive = (undecided | kept).astype(np.float32)
+        blocked = alive @ over > 0  # some undecided-or-kept higher box overlaps it
+        newly_kept = undecided & ~blocked
+        if not newly_kept.any():  # impossible by construction (the best undecided box is free)
+            raise InternalError("NMS made no progress in a round")
+        kept |= newly_kept
+        undecided &= ~newly_kept
+        undecided &= ~(kept.astype(np.float32) @ over > 0)  # overlapped by a kept box: suppressed
+    keep = order[kept]  # `order` is score-descending and `kept` preserves it
+    return keep if max_det is None else keep[:max_det]
+
+
+class Postprocessor:
+    """Decode + confidence filter + NMS + map back, for one model; reuses its scratch buffers.
+
+    Args:
+        layout: ``yolov8`` | ``yolov5`` | ``end2end``.
+        names: class id -> name.
+        conf, iou, max_det: thresholds and cap (Ultralytics' defaults: 0.25, 0.45 here / 0.7 in its CLI, 300).
+        max_nms: candidates kept (best first) before NMS; bounds NMS memory to max_nms^2 floats.
+
+    Example:
+        >>> post = Postprocessor(layout="end2end", names={0: "a"})
+        >>> out = np.array([[[1, 2, 3, 4, 0.9, 0], [0, 0, 0, 0, 0.1, 0]]], np.float32)
+        >>> post([out], None)[0].xyxy.tolist()
+        [[1.0, 2.0, 3.0, 4.0]]
+    """
+
+    def __init__(self, *, layout: str, names: Optional[Dict[int, str]] = None, conf: float = 0.25,
+                 iou: float = 0.45, max_det: int = 300, max_nms: int = 3000) -> None:
+        if layout not in DETECT_LAYOUTS:
+            raise ConfigError(f"output layout {layout!r} has no detection decoder",
+                              hint=f"use one of {', '.join(DETECT_LAYOUTS)}, or treat the model as generic")
+        for label, value in (("conf", conf), ("iou", iou)):
+            if not 0.0 <= float(value) <= 1.0:
+                raise ConfigError(f"{label}={value} is outside 0..1", hint=f"pass {label} between 0 and 1")
+        if int(max_det) < 1 or int(max_nms) < 1:
+            raise ConfigError(f"max_det={max_det}, max_nms={max_nms} must be >= 1", hint="use e.g. max_det=300")
+        self.layout = layout
+        self.names = dict(names or {})
+        self.conf, self.iou = float(conf), float(iou)
+        self.max_det, self.max_nms = int(max_det), int(max_nms)
+        self._best: Dict[int, np.ndarray] = {}  # per-anchor best score scratch, keyed by anchor count
+
+    def __call__(self, outputs: Sequence[np.ndarray],
+                 transforms: Optional[Sequence[Optional[LetterboxTransform]]]) -> List[Detections]:
+        """Raw model outputs (batch-first) -> one :class:`Detections` per image."""
+        if not outputs:
+            raise BackendError("the model returned no outputs", hint="check the model's output tensors")
+        per_image = self._decode(outputs)
+        if transforms is not None and len(transforms) < len(per_image):
+            per_image = per_image[:len(transforms)]  # padded batch slots carry no frame
+        results = []
+        for i, (boxes, scores, cls) in enumerate(per_image):
+            if self.layout != "end2end" and len(scores):
+                keep = nms(boxes, scores, self.iou, class_id=cls, max_det=self.max_det)
+                boxes, scores, cls = boxes[keep], scores[keep], cls[keep]
+            t = transforms[i] if transforms is not None else None
+            if t is not None:
+                boxes = t.to_original(boxes, out=boxes)
+            results.append(Detections(boxes, scores, cls, self.names, t.src_hw if t is not None else None))
+        return results
+
+    def _decode(self, outputs: Sequence[np.ndarray]) -> List[Candidates]:
+        if self.layout == "end2end":
+            if len(outputs) >= 4 and np.ndim(outputs[1]) == 3 and np.shape(outputs[1])[-1] == 4:
+                return _decode_efficient_nms(outputs, self.conf, self.max_det)
+            return _decode_end2end(np.asarray(outputs[0]), self.conf, self.max_det)
+        pred = np.asarray(outputs[0])
+        if pred.ndim != 3:
+            raise BackendError(f"{self.layout} output has shape {pred.shape}, expected 3 dimensions [B, ., .]",
+                               hint="check the model's output_layout (yolov8 / yolov5 / end2end / generic)")
+        if self.layout == "yolov8":
+            return [self._decode_v8(p) for p in pred]
+        return [self._decode_v5(p) for p in pred]
+
+    def _decode_v8(self, pred: np.ndarray) -> Candidates:
+        nc = len(self.names)
+        if nc and pred.shape[0] != 4 + nc and pred.shape[1] == 4 + nc:
+            pred = pred.T  # [N, 4+nc] export
+        if pred.shape[0] < 5:
+            raise BackendError(f"yolov8 output has {pred.shape[0]} rows, expected 4 + classes",
+                               hint="the model's output is not [B, 4+nc, N]; check output_layout")
+        n = pred.shape[1]
+        best = self._best.get(n)
+        if best is None:
+            best = self._best[n] = np.empty((n,), pred.dtype if pred.dtype == np.float32 else np.float32)
+        np.max(pred[4:], axis=0, out=best)
+        idx = np.flatnonzero(best > self.conf)
+        idx = _top(idx, best[idx], self.max_nms)
+        cls_scores = pred[4:, idx]
+        cls = cls_scores.argmax(axis=0)
+        return xywh_to_xyxy(pred[:4, idx].T), best[idx].astype(np.float32), cls.astype(np.int64)
+
+    def _decode_v5(self, pred: np.ndarray) -> Candidates:
+        if pred.shape[1] < 6:
+            raise BackendError(f"yolov5 output rows have {pred.shape[1]} values, expected 5 + classes",
+                               hint="the model's output is not [B, N, 5+nc]; check output_layout")
+        idx = np.flatnonzero(pred[:, 4] > self.conf)  # objectness first: cheap, drops most anchors
+        rows = pred[idx]
+        scores_all = rows[:, 5:] * rows[:, 4:5]
+        cls = scores_all.argmax(axis=1)
+        scores = scores_all[np.arange(len(rows)), cls]
+        ok = scores > self.conf
+        rows, scores, cls = rows[ok], scores[ok], cls[ok]
+        sel = _top(np.arange(len(scores)), scores, self.max_nms)
+        return xywh_to_xyxy(rows[sel, :4]), scores[sel].astype(np.float32), cls[sel].astype(np.int64)
+
+
+def _top(idx: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` highest-scoring entries of ``idx`` (all of them when there are fewer)."""
+    if len(idx) <= k:
+        return idx
+    return idx[np.argpartition(-scores, k - 1)[:k]]
+
+
+def _decode_end2end(pred: np.ndarray, conf: float, max_det: int) -> List[Candidates]:
+    if pred.ndim != 3 or pred.shape[-1] < 6:
+        raise BackendError(f"end2end output has shape {pred.shape}, expected [B, K, 6]",
+                           hint="end-to-end models emit rows x1 y1 x2 y2 score class")
+    result = []
+    for p in pred:
+        keep = np.flatnonzero(p[:, 4] > conf)
+        keep = keep[np.argsort(-p[keep, 4], kind="stable")][:max_det]
+        rows = p[keep]
+        result.append((rows[:, :4].astype(np.float32), rows[:, 4].astype(np.float32), rows[:, 5].astype(np.int64)))
+    return result
+
+
+def _decode_efficient_nms(outputs: Sequence[np.ndarray], conf: float, max_det: int) -> List[Candidates]:
+    """EfficientNMS_TRT outputs, in its order: num_dets, det_boxes, det_scores, det_classes."""
+    num, boxes, scores, classes = (np.asarray(o) for o in outputs[:4])
+    result = []
+    for b in range(boxes.shape[0]):
+        k = int(num.reshape(boxes.shape[0], -1)[b, 0])
+        s = scores[b, :k].reshape(-1)
+        keep = np.flatnonzero(s > conf)[:max_det]  # already sorted by score inside the plugin
+        result.append((boxes[b, keep].astype(np.float32), s[keep].astype(np.float32),
+                       classes[b, :k].reshape(-1)[keep].astype(np.int64)))
+    return result
+
+
+def decode_yolo(output: np.ndarray, *, layout: str, conf: float = 0.25, nc: Optional[int] = None,
+                max_nms: int = 3000) -> List[Candidates]:
+    """Candidates (boxes xyxy in input pixels, scores, class ids) per image, before NMS.
+
+    Example:
+        >>> out = np.zeros((1, 5, 2), np.float32); out[0, :, 0] = [10, 10, 4, 4, 0.5]
+        >>> boxes, scores, cls = decode_yolo(out, layout="yolov8")[0]
+        >>> boxes.tolist(), scores.tolist()
+        ([[8.0, 8.0, 12.0, 12.0]], [0.5])
+    """
+    names = {i: str(i) for i in range(nc)} if nc else {}
+    return Postprocessor(layout=layout, names=names, conf=conf, max_nms=max_nms)._decode([output])
+
+
+def postprocess(outputs: Sequence[np.ndarray], *, layout: str,
+                transforms: Optional[Sequence[Optional[LetterboxTransform]]], names: Dict[int, str],
+                conf: float = 0.25, iou: float = 0.45, max_det: int = 300) -> List[Detections]:
+    """One-off form of :class:`Postprocessor` (use the class in a loop to reuse its buffers)."""
+    return Postprocessor(layout=layout, names=names, conf=conf, iou=iou, max_det=max_det)(outputs, transforms)

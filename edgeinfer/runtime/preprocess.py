@@ -1,0 +1,234 @@
+"""CPU pre-processing: a BGR uint8 frame straight into the backend's (C, H, W) float32 input buffer.
+
+Letterbox geometry matches Ultralytics' ``LetterBox`` exactly (same rounding of the resized size and
+of the centre padding, ``round(d - 0.1)`` / ``round(d + 0.1)``), so boxes agree with Ultralytics.
+Dynamic-shape models get the stride-aligned rectangle of the frame's aspect (Ultralytics ``auto``).
+The only per-frame work is ``cv2.resize`` into a cached scratch image and one fused
+scale/normalise/transpose per channel into the caller's buffer; nothing is allocated per frame
+once a frame size has been seen.
+
+Example:
+    >>> import numpy as np
+    >>> from edgeinfer.model.info import PreprocessSpec
+    >>> pre = Preprocessor(PreprocessSpec(), (320, 320))
+    >>> buf = np.empty((3, 320, 320), np.float32)
+    >>> t = pre(np.zeros((480, 640, 3), np.uint8), out=buf)
+    >>> (t.resized_hw, t.pad_top, t.pad_left)
+    ((240, 320), 40, 0)
+    >>> t.to_original(np.array([[0, 40, 320, 280]], np.float32)).tolist()
+    [[0.0, 0.0, 640.0, 480.0]]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .._deps import require
+from ..errors import ConfigError
+from ..model.info import PreprocessSpec
+
+
+@dataclass(frozen=True)
+class LetterboxTransform:
+    """Where a source frame landed inside the model input; maps model-space boxes back.
+
+    ``gain_x``/``gain_y`` are the *actual* resize ratios (resized / source per axis), which differ
+    slightly from ``scale`` because the resized size is rounded to whole pixels; Ultralytics'
+    ``scale_boxes`` uses the same per-axis gains.
+    """
+
+    src_hw: Tuple[int, int]  # frame (height, width)
+    dst_hw: Tuple[int, int]  # model input (height, width)
+    resized_hw: Tuple[int, int]  # size of the resized image inside the input
+    scale: float  # the single aspect-preserving ratio r = min(dst/src)
+    gain_x: float
+    gain_y: float
+    pad_top: int
+    pad_left: int
+
+    def to_original(self, xyxy: np.ndarray, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Boxes (N, 4) in model-input pixels -> source-frame pixels, clipped to the frame.
+
+        Example:
+            >>> t = LetterboxTransform((100, 200), (64, 64), (32, 64), 0.32, 0.32, 0.32, 16, 0)
+            >>> t.to_original(np.array([[0., 16., 64., 48.]])).tolist()
+            [[0.0, 0.0, 200.0, 100.0]]
+        """
+        boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
+        res = boxes.copy() if out is None else out
+        if out is not None and out is not boxes:
+            res[...] = boxes
+        res[:, 0::2] -= self.pad_left
+        res[:, 1::2] -= self.pad_top
+        res[:, 0::2] /= self.gain_x
+        res[:, 1::2] /= self.gain_y
+        h, w = self.src_hw
+        np.clip(res[:, 0::2], 0, w, out=res[:, 0::2])
+        np.clip(res[:, 1::2], 0, h, out=res[:, 1::2])
+        return res
+
+    def to_input(self, xyxy: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_original` (source pixels -> model-input pixels), unclipped."""
+        res = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4).copy()
+        res[:, 0::2] = res[:, 0::2] * self.gain_x + self.pad_left
+        res[:, 1::2] = res[:, 1::2] * self.gain_y + self.pad_top
+        return res
+
+
+def letterbox_geometry(src_hw: Tuple[int, int], dst_hw: Tuple[int, int], *, letterbox: bool = True,
+                       auto: bool = False, stride: int = 32, center: bool = True) -> LetterboxTransform:
+    """Ultralytics ``LetterBox.get_params`` arithmetic, returned as a :class:`LetterboxTransform`.
+
+    With ``auto`` the destination shrinks to the stride-aligned rectangle holding the resized frame
+    (the minimal padding Ultralytics uses for rectangular inference on dynamic-shape models).
+
+    Example:
+        >>> t = letterbox_geometry((1080, 1920), (640, 640), auto=True)
+        >>> t.dst_hw, t.resized_hw, t.pad_top
+        ((384, 640), (360, 640), 12)
+    """
+    h0, w0 = int(src_hw[0]), int(src_hw[1])
+    th, tw = int(dst_hw[0]), int(dst_hw[1])
+    if not letterbox:  # plain stretch, no padding (Ultralytics scale_fill)
+        return LetterboxTransform((h0, w0), (th, tw), (th, tw), min(th / h0, tw / w0), tw / w0, th / h0, 0, 0)
+    r = min(th / h0, tw / w0)
+    nw, nh = max(int(round(w0 * r)), 1), max(int(round(h0 * r)), 1)
+    dw, dh = tw - nw, th - nh
+    if auto:
+        dw, dh = dw % stride, dh % stride
+        th, tw = nh + dh, nw + dw
+    if center:
+        dwf, dhf = dw / 2, dh / 2
+        top, left = int(round(dhf - 0.1)), int(round(dwf - 0.1))
+    else:
+        top = left = 0
+    return LetterboxTransform((h0, w0), (th, tw), (nh, nw), r, nw / w0, nh / h0, top, left)
+
+
+def check_frame(frame: object) -> np.ndarray:
+    """Reject anything that is not a non-empty HxWx3 uint8 image, naming the problem and the fix."""
+    if not isinstance(frame, np.ndarray):
+        raise ConfigError(f"frame must be a numpy array, got {type(frame).__name__}",
+                          hint="pass a BGR image as returned by cv2.imread / VideoCapture.read")
+    if frame.dtype != np.uint8:
+        raise ConfigError(f"frame dtype is {frame.dtype}, expected uint8",
+                          hint="convert with frame.astype(np.uint8) (values 0..255, BGR order)")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ConfigError(f"frame shape is {tuple(frame.shape)}, expected (height, width, 3)",
+                          hint="convert grey or BGRA frames with cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR / COLOR_BGRA2BGR)")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ConfigError(f"frame is empty {tuple(frame.shape)}", hint="check that the capture returned a frame")
+    return frame
+
+
+class Preprocessor:
+    """Letterbox + colour order + scale/normalise + HWC->CHW into a caller-owned float32 buffer.
+
+    Args:
+        spec: the model's :class:`PreprocessSpec`.
+        input_hw: model input (height, width); for dynamic models the *target* size.
+        dynamic: shrink to the stride-aligned rectangle of each frame (dynamic-shape models only).
+
+    Example:
+        >>> pre = Preprocessor(PreprocessSpec(), (64, 64))
+        >>> out = np.empty((3, 64, 64), np.float32)
+        >>> t = pre(np.full((32, 64, 3), 255, np.uint8), out=out)
+        >>> round(float(out[0, 0, 0]), 4), float(out[0, 32, 32])   # pad row (114/255), image row
+        (0.4471, 1.0)
+    """
+
+    def __init__(self, spec: PreprocessSpec, input_hw: Sequence[int], *, dynamic: bool = False) -> None:
+        if len(input_hw) != 2 or min(int(v) for v in input_hw) <= 0:
+            raise ConfigError(f"input size {tuple(input_hw)} is not a positive (height, width)",
+                              hint="pass the model input size, e.g. (640, 640)")
+        if spec.color not in ("RGB", "BGR"):
+            raise ConfigError(f"colour order {spec.color!r} is not supported", hint="use 'RGB' or 'BGR'")
+        self.spec = spec
+        self.input_hw = (int(input_hw[0]), int(input_hw[1]))
+        self.dynamic = bool(dynamic)
+        std = np.asarray(spec.std, np.float64)
+        if np.any(std == 0):
+            raise ConfigError(f"std {spec.std} contains zero", hint="use a non-zero std per channel")
+        # out = x * mul + add, per *output* channel: one fused affine instead of scale, sub, div.
+        self._mul = (spec.scale / std).astype(np.float32)
+        self._add = (-np.asarray(spec.mean, np.float64) / std).astype(np.float32)
+        self._pad = (spec.pad_value * self._mul + self._add).astype(np.float32)
+        # output channel c reads source (BGR) channel _src[c]
+        self._src = (2, 1, 0) if spec.color == "RGB" else (0, 1, 2)
+        self._scratch: Dict[Tuple[int, int], np.ndarray] = {}
+        self._geometry: Dict[Tuple[int, int], LetterboxTransform] = {}
+
+    def geometry(self, src_hw: Sequence[int]) -> LetterboxTransform:
+        """The (cached) transform a frame of ``src_hw`` gets; its ``dst_hw`` is the buffer size needed."""
+        key = (int(src_hw[0]), int(src_hw[1]))
+        geo = self._geometry.get(key)
+        if geo is None:
+            s = self.spec
+            geo = letterbox_geometry(key, self.input_hw, letterbox=s.letterbox, auto=self.dynamic,
+                                     stride=s.stride, center=s.center)
+            if len(self._geometry) > 64:  # bounded: a stream of ever-new sizes must not grow memory
+                self._geometry.clear()
+            self._geometry[key] = geo
+        return geo
+
+    def _resized(self, frame: np.ndarray, geo: LetterboxTransform) -> np.ndarray:
+        if geo.resized_hw == geo.src_hw:
+            return frame
+        cv2 = require("cv2", feature="CPU pre-processing")
+        nh, nw = geo.resized_hw
+        buf = self._scratch.get((nh, nw))
+        if buf is None:
+            if len(self._scratch) > 8:
+                self._scratch.clear()
+            buf = self._scratch[(nh, nw)] = np.empty((nh, nw, 3), np.uint8)
+        cv2.resize(frame, (nw, nh), dst=buf, interpolation=cv2.INTER_LINEAR)
+        return buf
+
+    def __call__(self, frame: np.ndarray, *, out: np.ndarray) -> LetterboxTransform:
+        """Write ``frame`` (BGR uint8 HxWx3) into ``out`` ((3, H, W) float32); return its transform."""
+        frame = check_frame(frame)
+        geo = self.geometry(frame.shape[:2])
+        th, tw = geo.dst_hw
+        if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != (3, th, tw):
+            got = (getattr(out, "dtype", None), getattr(out, "shape", None))
+            raise ConfigError(f"output buffer is {got}, expected float32 (3, {th}, {tw})",
+                              hint="size the buffer with Preprocessor.geometry(frame.shape[:2]).dst_hw")
+        img = self._resized(frame, geo)
+        nh, nw = geo.resized_hw
+        t, left = geo.pad_top, geo.pad_left
+        for c in range(3):
+            plane = out[c]
+            # pad only the border strips; the interior is overwritten below
+            plane[:t] = self._pad[c]
+            plane[t + nh:] = self._pad[c]
+            plane[t:t + nh, :left] = self._pad[c]
+            plane[t:t + nh, left + nw:] = self._pad[c]
+            dst = plane[t:t + nh, left:left + nw]
+            np.multiply(img[:, :, self._src[c]], self._mul[c], out=dst, dtype=np.float32)
+            if self._add[c] != 0:
+                np.add(dst, self._add[c], out=dst)
+        return geo
+
+
+def letterbox_into(frame: np.ndarray, out: np.ndarray, spec: Optional[PreprocessSpec] = None) -> LetterboxTransform:
+    """One-off form of :class:`Preprocessor` (allocates its scratch each call; use the class in loops)."""
+    return Preprocessor(spec or PreprocessSpec(), out.shape[-2:])(frame, out=out)
+
+
+def preprocess_batch(frames: Sequence[np.ndarray], spec: PreprocessSpec,
+                     input_hw: Sequence[int]) -> Tuple[np.ndarray, List[LetterboxTransform]]:
+    """Frames -> ((N, 3, H, W) float32 batch, transforms). Convenience: allocates the batch.
+
+    Example:
+        >>> batch, ts = preprocess_batch([np.zeros((10, 20, 3), np.uint8)] * 2, PreprocessSpec(), (32, 32))
+        >>> batch.shape, ts[0].pad_top
+        ((2, 3, 32, 32), 8)
+    """
+    if len(frames) == 0:
+        raise ConfigError("no frames given", hint="pass at least one BGR uint8 frame")
+    pre = Preprocessor(spec, input_hw)
+    batch = np.empty((len(frames), 3, pre.input_hw[0], pre.input_hw[1]), np.float32)
+    transforms = [pre(f, out=batch[i]) for i, f in enumerate(frames)]
+    return batch, transforms
