@@ -28,6 +28,7 @@ OUTPUT_LAYOUTS = (
     "yolov8",  # [B, 4+nc, N]: xywh then class scores (YOLOv8 / YOLO11)
     "yolov5",  # [B, N, 5+nc]: xywh, objectness, class scores
     "end2end",  # [B, K, 6]: x1 y1 x2 y2 score class (NMS inside the model)
+    "efficient_nms",  # 4 outputs: num_dets [B,1], boxes [B,K,4] xyxy, scores [B,K], classes [B,K] (TRT EfficientNMS)
     "generic",  # anything else: raw named outputs
 )
 

@@ -1,0 +1,168 @@
+"""Recognise what a model's outputs mean: YOLOv8/11, YOLOv5, end-to-end (NMS inside) or generic.
+
+The decision uses shapes first and Ultralytics metadata to break ties:
+
+* ``yolov8``  ``[B, 4+nc, N]`` (YOLOv8 / YOLO11): N anchor points, one per grid cell of strides 8/16/32(/64).
+* ``yolov5``  ``[B, N, 5+nc]``: three anchors per grid cell, so N = 3 × cells.
+* ``end2end`` ``[B, K, 6]`` (x1 y1 x2 y2 score class; YOLOv10/YOLO26 ``end2end`` exports) or the
+  four-output EfficientNMS form ``num_dets [B,1], boxes [B,K,4], scores [B,K], classes [B,K]``
+  (layout ``efficient_nms``).
+* ``generic`` anything else; the runtime hands back raw named outputs.
+
+When the image size is known, the anchor count N must equal the grid cell count exactly, which
+tells ``[1, 84, 8400]`` (v8, 80 classes) from ``[1, 25200, 85]`` (v5) without guessing. Class names
+(``len(names) == nc``) settle what remains, e.g. a segmentation head ``[1, 116, 8400]`` with 80 names
+is *not* a v8 detector.
+
+Example:
+    >>> detect_layout([[1, 7, 2100]], imgsz=(320, 320), names={0: "a", 1: "b", 2: "c"})
+    ('detect', 'yolov8')
+    >>> detect_layout([[1, 25200, 85]], imgsz=(640, 640), names={})
+    ('detect', 'yolov5')
+    >>> detect_layout([[1, 1, 320, 320]], imgsz=(320, 320), names={})
+    ('generic', 'generic')
+"""
+from __future__ import annotations
+
+import ast
+import math
+from typing import Any, Sequence
+
+from .info import PreprocessSpec
+
+Shape = Sequence[Any]
+
+
+def grid_cells(imgsz: tuple[int, int], strides: Sequence[int]) -> int:
+    """Number of grid cells over all detection strides (ceil: Ultralytics pads to the stride)."""
+    h, w = imgsz
+    return sum(math.ceil(h / s) * math.ceil(w / s) for s in strides)
+
+
+_STRIDE_SETS = ((8, 16, 32), (8, 16, 32, 64))
+
+
+def _known(shape: Shape) -> bool:
+    return all(isinstance(d, int) and d > 0 for d in shape)
+
+
+def _cells(imgsz: tuple[int, int] | None) -> set[int]:
+    return {grid_cells(imgsz, s) for s in _STRIDE_SETS} if imgsz else set()
+
+
+def _is_efficient_nms(shapes: Sequence[Shape]) -> bool:
+    if len(shapes) != 4:
+        return False
+    ranks = [len(s) for s in shapes]
+    return ranks == [2, 3, 2, 2] and shapes[1][-1] == 4 and shapes[0][-1] in (1, "1")
+
+
+def detect_layout(output_shapes: Sequence[Shape], *, imgsz: tuple[int, int] | None,
+                  names: dict[int, str], end2end: bool = False, task: str | None = None) -> tuple[str, str]:
+    """(task, output_layout) for the given output shapes. See the module docstring for the rules."""
+    if task not in (None, "", "detect"):
+        return ("generic", "generic")  # segment/pose/classify/obb: raw outputs until the runtime decodes them
+    if _is_efficient_nms(output_shapes):
+        return ("detect", "efficient_nms")
+    if len(output_shapes) != 1 or len(output_shapes[0]) != 3:
+        return ("generic", "generic")
+    _, a, b = output_shapes[0]
+    nc = len(names)
+    cells = _cells(imgsz)
+    if b == 6 and isinstance(a, int) and _looks_end2end(a, cells, nc, end2end):
+        return ("detect", "end2end")
+    if isinstance(a, int) and isinstance(b, int):
+        if _looks_v8(a, b, cells, nc):
+            return ("detect", "yolov8")
+        if _looks_v5(a, b, cells, nc):
+            return ("detect", "yolov5")
+    # Dynamic anchor axis: only the class count can vouch for the layout.
+    if isinstance(a, int) and not isinstance(b, int) and nc and a == 4 + nc:
+        return ("detect", "yolov8")
+    if isinstance(b, int) and not isinstance(a, int) and nc and b == 5 + nc:
+        return ("detect", "yolov5")
+    if b == 6 and not isinstance(a, int) and end2end:
+        return ("detect", "end2end")
+    return ("generic", "generic")
+
+
+def _looks_end2end(rows: int, cells: set[int], nc: int, end2end: bool) -> bool:
+    """[B, K, 6] is NMS output unless it is a 1-class YOLOv5 head, whose N is 3 x grid cells."""
+    if end2end:
+        return True
+    if cells:
+        return rows not in {3 * c for c in cells}
+    return nc != 1 and rows <= 1000  # dynamic size: NMS exports keep at most a few hundred boxes
+
+
+def _looks_v8(channels: int, anchors: int, cells: set[int], nc: int) -> bool:
+    if channels < 5:
+        return False
+    if nc and channels != 4 + nc:
+        return False
+    if cells:
+        return anchors in cells
+    return anchors > channels  # dynamic size: anchors always outnumber channels in practice
+
+
+def _looks_v5(anchors: Any, channels: Any, cells: set[int], nc: int) -> bool:
+    if not isinstance(anchors, int) or not isinstance(channels, int) or channels < 6:
+        return False
+    if nc and channels != 5 + nc:
+        return False
+    if cells:
+        return anchors in {3 * c for c in cells}
+    return anchors > channels
+
+
+def parse_names(raw: str | None) -> dict[int, str]:
+    """Ultralytics' ``names`` metadata: a Python-literal dict string like ``"{0: 'person', 1: 'car'}"``."""
+    if not raw:
+        return {}
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return {}
+    if isinstance(value, dict):
+        try:
+            return {int(k): str(v) for k, v in value.items()}
+        except (TypeError, ValueError):
+            return {}
+    if isinstance(value, (list, tuple)):
+        return {i: str(v) for i, v in enumerate(value)}
+    return {}
+
+
+def parse_imgsz(raw: str | None) -> tuple[int, int] | None:
+    """Ultralytics' ``imgsz`` metadata: ``"[640, 640]"`` (h, w) or ``"640"``."""
+    if not raw:
+        return None
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (int(value[0]), int(value[1]))
+    return None
+
+
+def is_ultralytics(meta: dict[str, str]) -> bool:
+    return meta.get("author", "").lower().startswith("ultralytics") or ("names" in meta and "stride" in meta)
+
+
+def preprocess_for(meta: dict[str, str]) -> tuple[PreprocessSpec, bool]:
+    """(spec, known): Ultralytics models are letterboxed RGB /255 with their stride; others get the same
+    defaults, flagged as assumed so the caller can say so."""
+    if is_ultralytics(meta):
+        try:
+            stride = int(ast.literal_eval(meta.get("stride", "32")))
+        except (ValueError, SyntaxError, TypeError):
+            stride = 32
+        return PreprocessSpec(letterbox=True, color="RGB", scale=1.0 / 255.0, stride=max(stride, 1)), True
+    return PreprocessSpec(), False
+
+
+def parse_bool(raw: str | None) -> bool:
+    return str(raw).strip().lower() in ("true", "1", "yes")
