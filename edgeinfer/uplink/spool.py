@@ -1,0 +1,422 @@
+"""The durable local queue: one SQLite file in WAL mode under ``spool_dir``.
+
+Rows are ``(seq, ts, body)`` where ``body`` is the full JSON envelope sent on the wire, built
+once when the record is spooled (so the idempotency key never changes between retries).
+``meta`` keeps what must survive a restart: the next sequence number, the spool epoch, sent
+and retry counts, the last acknowledgement time and the drop counters by reason.
+
+One connection, one lock: the spool writer and the sender thread take turns; network I/O is
+never done under the lock. A corrupt file is renamed ``spool.db.corrupt-<UTC time>`` and a
+fresh spool is started, with a log line saying so.
+
+Example:
+    >>> import tempfile
+    >>> sp = Spool(tempfile.mkdtemp(), device_id="cam-1", boot="b00710ad")
+    >>> sp.append([(1700000000.0, {"n": 1})])
+    1
+    >>> [seq for seq, _ in sp.peek(10)]
+    [0]
+    >>> sp.close()
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..errors import ConfigError, UplinkError
+from .identity import make_key
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "spool.db"
+LOCK_NAME = "spool.lock"
+SCHEMA_VERSION = "1"
+FULL_POLICIES = ("drop_oldest", "reject_new")
+FSYNC_MODES = ("batch", "always", "off")
+_SYNC_PRAGMA = {"batch": "FULL", "always": "FULL", "off": "OFF"}
+_IN_CHUNK = 500  # stays under SQLite's old 999-parameter limit (JetPack 5 ships 3.31)
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, body BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+)
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars/arrays and Paths show up in detection records; make them plain JSON.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    # OperationalError covers "database is locked", "disk I/O error", "no such table": not corruption.
+    return not isinstance(exc, sqlite3.OperationalError)
+
+
+class Spool:
+    """Crash-safe FIFO of JSON envelopes with a byte bound and persisted counters."""
+
+    def __init__(self, spool_dir: Any, *, device_id: str, boot: str, max_bytes: int = 256 << 20,
+                 full_policy: str = "drop_oldest", fsync: str = "batch") -> None:
+        if full_policy not in FULL_POLICIES:
+            raise ConfigError(f"unknown full_policy {full_policy!r}", hint=f"use one of {', '.join(FULL_POLICIES)}")
+        if fsync not in FSYNC_MODES:
+            raise ConfigError(f"unknown fsync mode {fsync!r}", hint=f"use one of {', '.join(FSYNC_MODES)}")
+        if int(max_bytes) < 4096:
+            raise ConfigError(f"max_spool_bytes={max_bytes} is too small", hint="use at least 4096 bytes (default 256 MiB)")
+        self.dir = Path(spool_dir)
+        self.path = self.dir / DB_NAME
+        self.device_id, self.boot = device_id, boot
+        self.max_bytes, self.full_policy, self.fsync = int(max_bytes), full_policy, fsync
+        self._lock = threading.RLock()
+        self._conn: Optional[sqlite3.Connection] = None
+        self._pending_corrupt_drops = 0
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UplinkError(f"cannot create spool directory {self.dir}: {exc}",
+                              hint="pass a writable spool_dir, e.g. /var/lib/edgeinfer/spool") from exc
+        self._lock_fd = _take_dir_lock(self.dir)
+        self._open()
+
+    # ---------------------------------------------------------------- opening and recovery
+    def _open(self) -> None:
+        try:
+            self._connect_and_load(check=True)
+        except sqlite3.DatabaseError as exc:
+            if not _is_corruption(exc) and "not a database" not in str(exc):
+                raise UplinkError(f"cannot open spool {self.path}: {exc}", hint="check disk space and permissions") from exc
+            self._quarantine(exc, lost=None)
+            self._connect_and_load(check=False)
+
+    def _connect_and_load(self, *, check: bool) -> None:
+        conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._conn = conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={_SYNC_PRAGMA[self.fsync]}")
+        if check:
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("quick_check: " + "; ".join(problems[:3]))
+        for stmt in _SCHEMA:
+            conn.execute(stmt)
+        meta = dict(conn.execute("SELECT k, v FROM meta"))
+        if "epoch" not in meta:
+            meta = {"schema": SCHEMA_VERSION, "epoch": uuid.uuid4().hex[:8], "next_seq": "0",
+                    "created": repr(time.time())}
+            self._write_meta(meta)
+        self.epoch = meta["epoch"]
+        self.next_seq = int(meta.get("next_seq", "0"))
+        self.sent = int(meta.get("sent", "0"))
+        self.retries = int(meta.get("retries", "0"))
+        self.last_ack = float(meta["last_ack"]) if "last_ack" in meta else None
+        self.drops: Dict[str, int] = {k[6:]: int(v) for k, v in meta.items() if k.startswith("drops.")}
+        count, total = conn.execute("SELECT count(*), total(length(body)) FROM records").fetchone()
+        self.count, self.bytes = int(count), int(total)
+
+    def _quarantine(self, exc: BaseException, *, lost: Optional[int]) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = self.dir / f"{DB_NAME}.corrupt-{stamp}"
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                os.replace(str(src), str(target) + suffix)
+        log.error("uplink spool %s is corrupt (%s); quarantined it as %s and started a fresh spool; "
+                  "%s queued records in it were not sent", self.path, exc, target,
+                  "an unknown number of" if lost is None else lost)
+        self._pending_corrupt_drops = lost or 0
+
+    def _guarded(self, fn, *args):
+        """Run a DB operation; on corruption quarantine the file and run it once more on a fresh spool."""
+        with self._lock:
+            if self._conn is None:
+                raise UplinkError("the spool is closed", hint="create a new Uplink")
+            try:
+                return fn(*args)
+            except sqlite3.DatabaseError as exc:
+                if not _is_corruption(exc):
+                    raise
+                self._rollback()
+                self._quarantine(exc, lost=self.count)
+                self._connect_and_load(check=False)
+                self._bump_drops({"spool_corrupt": self._pending_corrupt_drops})
+                return fn(*args)
+
+    def _rollback(self) -> None:
+        try:
+            if self._conn is not None and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    # ---------------------------------------------------------------- writes
+    def append(self, items: Sequence[Tuple[float, Dict[str, Any]]]) -> int:
+        """Spool ``(ts, record)`` pairs in order; returns how many were stored (the rest are counted drops)."""
+        bodies: List[Tuple[float, bytes]] = []
+        bad = 0
+        for ts, record in items:
+            try:
+                bodies.append((ts, json.dumps(record, separators=(",", ":"), default=_json_default).encode()))
+            except (TypeError, ValueError) as exc:
+                bad += 1
+                log.warning("uplink: dropped a record that is not JSON-serialisable: %s", exc)
+        if bad:
+            self.add_drops({"unserializable": bad})
+        if not bodies:
+            return 0
+        return self._guarded(self._append_locked, bodies)
+
+    def _append_locked(self, bodies: List[Tuple[float, bytes]]) -> int:
+        rows = []
+        dev = json.dumps(self.device_id)
+        for ts, data in bodies:
+            seq = self.next_seq
+            self.next_seq += 1
+            key = make_key(self.device_id, self.boot, self.epoch, seq)
+            head = f'{{"key":{json.dumps(key)},"seq":{seq},"ts":{ts:.6f},"device_id":{dev},"record":'
+            rows.append((seq, ts, head.encode() + data + b"}"))
+        # fsync="always": one transaction (one fsync) per record; otherwise one per batch.
+        groups = [[row] for row in rows] if self.fsync == "always" else [rows]
+        return sum(self._commit_rows(group) for group in groups)
+
+    def _commit_rows(self, rows: List[Tuple[int, float, bytes]]) -> int:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows, dropped, freed_rows, freed_bytes = self._make_room(rows)
+            conn.executemany("INSERT INTO records VALUES (?,?,?)", rows)
+            self._write_meta({"next_seq": str(self.next_seq)})
+            self._write_drop_counts(dropped)
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        for reason, n in dropped.items():
+            self.drops[reason] = self.drops.get(reason, 0) + n
+        self.count += len(rows) - freed_rows
+        self.bytes += sum(len(r[2]) for r in rows) - freed_bytes
+        return len(rows)
+
+    def _make_room(self, rows: List[Tuple[int, float, bytes]]):
+        """Apply the full policy: (rows to insert, {reason: dropped}, rows freed, bytes freed)."""
+        need = sum(len(r[2]) for r in rows)
+        if self.bytes + need <= self.max_bytes:
+            return rows, {}, 0, 0
+        if self.full_policy == "reject_new":
+            kept: List[Tuple[int, float, bytes]] = []
+            room = self.max_bytes - self.bytes
+            for row in rows:
+                if len(row[2]) > room:
+                    break  # keep order: once one is rejected, everything after it is too
+                kept.append(row)
+                room -= len(row[2])
+            return kept, {"spool_full_rejected": len(rows) - len(kept)}, 0, 0
+        # drop_oldest: the newest records win; if the new batch alone is too big, its own head goes.
+        head_dropped = 0
+        while rows and need > self.max_bytes:
+            need -= len(rows.pop(0)[2])
+            head_dropped += 1
+        excess = self.bytes + need - self.max_bytes
+        dropped, freed, cutoff = 0, 0, None
+        if excess > 0:
+            for seq, size in self._conn.execute("SELECT seq, length(body) FROM records ORDER BY seq"):
+                dropped, freed, cutoff = dropped + 1, freed + size, seq
+                if freed >= excess:
+                    break
+            if cutoff is not None:
+                self._conn.execute("DELETE FROM records WHERE seq <= ?", (cutoff,))
+        return rows, {"spool_full_oldest": dropped + head_dropped}, dropped, freed
+
+    def _write_meta(self, values: Dict[str, str]) -> None:
+        self._conn.executemany("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", list(values.items()))
+
+    def _write_drop_counts(self, dropped: Dict[str, int]) -> None:
+        values = {f"drops.{k}": str(self.drops.get(k, 0) + n) for k, n in dropped.items() if n}
+        if values:
+            self._write_meta(values)
+
+    def _bump_drops(self, dropped: Dict[str, int]) -> None:
+        dropped = {k: int(n) for k, n in dropped.items() if n}
+        if not dropped:
+            return
+        self._write_drop_counts(dropped)
+        for reason, n in dropped.items():
+            self.drops[reason] = self.drops.get(reason, 0) + n
+
+    def add_drops(self, dropped: Dict[str, int]) -> None:
+        """Add to the persisted drop counters (e.g. ring overflow counted by ``put()``)."""
+        if any(dropped.values()):
+            self._guarded(self._bump_drops, dropped)
+
+    def add_retry(self) -> None:
+        """Count one failed send attempt (persisted)."""
+        def bump() -> None:
+            self.retries += 1
+            self._write_meta({"retries": str(self.retries)})
+        self._guarded(bump)
+
+    # ---------------------------------------------------------------- sender side
+    def peek(self, limit: int) -> List[Tuple[int, bytes]]:
+        """The oldest ``limit`` unacknowledged ``(seq, envelope)`` pairs, in order."""
+        def read() -> List[Tuple[int, bytes]]:
+            return [(seq, bytes(body)) for seq, body in
+                    self._conn.execute("SELECT seq, body FROM records ORDER BY seq LIMIT ?", (int(limit),))]
+        return self._guarded(read)
+
+    def ack(self, seqs: Iterable[int], *, now: Optional[float] = None) -> int:
+        """Delete acknowledged records; returns how many were still queued."""
+        seqs = list(seqs)
+        if not seqs:
+            return 0
+        stamp = time.time() if now is None else now
+        return self._guarded(self._ack_locked, seqs, stamp)
+
+    def _ack_locked(self, seqs: List[int], stamp: float) -> int:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            n_rows, n_bytes = 0, 0
+            for i in range(0, len(seqs), _IN_CHUNK):
+                chunk = seqs[i:i + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                c, b = conn.execute(f"SELECT count(*), total(length(body)) FROM records WHERE seq IN ({marks})",
+                                    chunk).fetchone()
+                conn.execute(f"DELETE FROM records WHERE seq IN ({marks})", chunk)
+                n_rows, n_bytes = n_rows + int(c), n_bytes + int(b)
+            self._write_meta({"sent": str(self.sent + n_rows), "last_ack": repr(stamp)})
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self.sent += n_rows
+        self.last_ack = stamp
+        self.count -= n_rows
+        self.bytes -= n_bytes
+        return n_rows
+
+    def discard(self, seqs: List[int], *, reason: str) -> int:
+        """Delete records that can never be delivered (e.g. a server answered 400), counting them as drops."""
+        def run() -> int:
+            n = 0
+            for seq in seqs:
+                n += self._conn.execute("DELETE FROM records WHERE seq = ?", (seq,)).rowcount
+            self.count, self.bytes = [int(v) for v in self._conn.execute(
+                "SELECT count(*), total(length(body)) FROM records").fetchone()]
+            self._bump_drops({reason: n})
+            return n
+        return self._guarded(run)
+
+    # ---------------------------------------------------------------- reporting
+    def oldest_ts(self) -> Optional[float]:
+        """Enqueue time of the oldest queued record, or None when empty."""
+        row = self._guarded(lambda: self._conn.execute("SELECT ts FROM records ORDER BY seq LIMIT 1").fetchone())
+        return None if row is None else float(row[0])
+
+    def snapshot(self) -> Dict[str, Any]:
+        """Counters for ``stats()`` and the CLI."""
+        with self._lock:
+            oldest = self.oldest_ts()
+            return _summary(self.path, count=self.count, nbytes=self.bytes, oldest=oldest, sent=self.sent,
+                            retries=self.retries, last_ack=self.last_ack, drops=dict(self.drops),
+                            epoch=self.epoch, next_seq=self.next_seq, max_bytes=self.max_bytes,
+                            full_policy=self.full_policy)
+
+    def close(self) -> None:
+        """Checkpoint the WAL and close; safe to call twice."""
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error as exc:
+                    log.debug("uplink: WAL checkpoint at close failed: %s", exc)
+                self._conn.close()
+                self._conn = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+
+def _summary(path: Path, *, count: int, nbytes: int, oldest: Optional[float], sent: int, retries: int,
+             last_ack: Optional[float], drops: Dict[str, int], epoch: str, next_seq: int,
+             max_bytes: Optional[int], full_policy: Optional[str]) -> Dict[str, Any]:
+    now = time.time()
+    files = [Path(str(path) + s) for s in ("", "-wal")]
+    return {
+        "spool_path": str(path),
+        "queued": count,
+        "spool_bytes": nbytes,
+        "spool_file_bytes": sum(f.stat().st_size for f in files if f.exists()),
+        "max_spool_bytes": max_bytes,
+        "full_policy": full_policy,
+        "oldest_age_s": None if oldest is None else max(0.0, now - oldest),
+        "sent": sent,
+        "retries": retries,
+        "last_ack": last_ack,
+        "last_ack_age_s": None if last_ack is None else max(0.0, now - last_ack),
+        "drops": drops,
+        "dropped_total": sum(drops.values()),
+        "epoch": epoch,
+        "next_seq": next_seq,
+    }
+
+
+def read_spool_status(spool_dir: Any) -> Dict[str, Any]:
+    """Spool state read straight from disk (no network, no writes); for ``edgeinfer uplink status``.
+
+    Example:
+        >>> read_spool_status("/var/lib/edgeinfer/spool")["queued"]  # doctest: +SKIP
+        1234
+    """
+    path = Path(spool_dir) / DB_NAME
+    hint = "pass the spool_dir the uplink was created with (the directory that holds spool.db)"
+    if not Path(spool_dir).is_dir():
+        raise UplinkError(f"spool directory {spool_dir} does not exist", hint=hint)
+    if not path.is_file():
+        raise UplinkError(f"{spool_dir} is not an uplink spool (no {DB_NAME} in it)", hint=hint)
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+        try:
+            meta = dict(conn.execute("SELECT k, v FROM meta"))
+            count, total = conn.execute("SELECT count(*), total(length(body)) FROM records").fetchone()
+            row = conn.execute("SELECT ts FROM records ORDER BY seq LIMIT 1").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise UplinkError(f"{path} cannot be read as an uplink spool ({exc})",
+                          hint="if it is corrupt, the uplink quarantines it and starts a fresh spool on its next start") from exc
+    return _summary(path, count=int(count), nbytes=int(total), oldest=None if row is None else float(row[0]),
+                    sent=int(meta.get("sent", 0)), retries=int(meta.get("retries", 0)),
+                    last_ack=float(meta["last_ack"]) if "last_ack" in meta else None,
+                    drops={k[6:]: int(v) for k, v in meta.items() if k.startswith("drops.")},
+                    epoch=meta.get("epoch", ""), next_seq=int(meta.get("next_seq", 0)),
+                    max_bytes=None, full_policy=None)
+
+
+def _take_dir_lock(directory: Path) -> Optional[int]:
+    """Hold an exclusive flock so two uplinks never send from one spool (the kernel drops it on kill -9)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process guard, documented
+        return None
+    fd = os.open(str(directory / LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise UplinkError(f"spool {directory} is in use by another uplink (process or Uplink object)",
+                          hint="give each Uplink its own spool_dir, or close() the other one first") from exc
+    return fd
