@@ -1,0 +1,294 @@
+"""DLA layer rules as ONE data table: which ONNX nodes can run on the DLA, and why not.
+
+Each :class:`DlaRule` row names the ONNX ops it applies to, the DLA generations (1 = Xavier
+NVDLA v1, 2 = Orin NVDLA v2) where it holds, a check that returns the reason
+the node must fall back to the GPU (or None), and the source it comes from. ``facts`` refers to
+/work/shared/reference/jetson-tensorrt-facts.md; ``NvInfer.h`` is TensorRT 10.3's header;
+``DLA-SW`` is NVIDIA/Deep-Learning-Accelerator-SW operators/README.md.
+
+Example:
+    >>> [r.rule_id for r in RULES if "Conv" in r.ops][:3]
+    ['conv-2d', 'conv-kernel', 'conv-stride']
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .graph import NodeView
+
+Check = Callable[[NodeView], "str | None"]
+MAX_DIM = 8192
+
+# ONNX ops with a native DLA implementation through TensorRT 8.6/10.3 (DLA-SW "Native" column).
+# Identity/Dropout are removed by TensorRT; Squeeze/Unsqueeze/Flatten map to Shuffle like Reshape.
+NATIVE_OPS = frozenset({
+    "Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Clip",
+    "Add", "Sub", "Mul", "Max", "Min", "Sum", "MaxPool", "AveragePool", "Concat", "Slice", "Split",
+    "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Softmax", "LRN",
+    "Gemm", "MatMul", "Abs", "Identity", "Dropout",
+})
+
+
+@dataclass(frozen=True)
+class DlaRule:
+    """One row of the DLA rule table."""
+
+    rule_id: str
+    ops: tuple[str, ...]  # ONNX op types; ("*",) = every node
+    check: Check  # returns why the node cannot run on DLA, or None
+    source: str
+    generations: tuple[int, ...] = (1, 2)
+
+    def applies(self, op: str, *, generation: int) -> bool:
+        return (self.ops == ("*",) or op in self.ops) and generation in self.generations
+
+
+# --- small helpers the checks share -------------------------------------------------------------
+
+def _rank(shape) -> int | None:
+    return None if shape is None else len(shape)
+
+
+def _in_range(values, lo: int, hi: int) -> bool:
+    return all(lo <= int(v) <= hi for v in values)
+
+
+def _kernel(n: NodeView) -> list[int]:
+    if "kernel_shape" in n.attrs:
+        return list(n.attrs["kernel_shape"])
+    w = n.input_shapes[1] if len(n.input_shapes) > 1 else None
+    return [d for d in (w or ())[2:]]
+
+
+def _pads(n: NodeView) -> list[int]:
+    return list(n.attrs.get("pads", [0] * (2 * len(_kernel(n)))))
+
+
+def _axis(n: NodeView, default: int = 0) -> int | None:
+    rank = _rank(n.input_shapes[0] if n.input_shapes else None)
+    axis = int(n.attrs.get("axis", default))
+    return None if rank is None else axis % rank
+
+
+def _msg(cond: bool, text: str) -> str | None:
+    return text if cond else None
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+def _not_native(n: NodeView) -> str | None:
+    return _msg(n.op not in NATIVE_OPS, f"{n.op} has no native DLA implementation")
+
+
+def _big_dims(n: NodeView) -> str | None:
+    for shape in (*n.input_shapes[:1], *n.output_shapes):
+        if shape and any(isinstance(d, int) and d > MAX_DIM for d in shape[1:]):
+            return f"a non-batch dimension of {list(shape)} exceeds {MAX_DIM}"
+    return None
+
+
+def _conv_2d(n: NodeView) -> str | None:
+    return _msg(len(_kernel(n)) != 2, f"{len(_kernel(n))}-D convolution (DLA runs 2-D only)")
+
+
+def _conv_kernel(n: NodeView) -> str | None:
+    k = _kernel(n)
+    return _msg(not _in_range(k, 1, 32), f"kernel {k} outside [1,32]")
+
+
+def _conv_stride(n: NodeView) -> str | None:
+    s = list(n.attrs.get("strides", [1, 1]))
+    return _msg(not _in_range(s, 1, 8), f"stride {s} outside [1,8]")
+
+
+def _conv_padding(n: NodeView) -> str | None:
+    k, p = _kernel(n), _pads(n)
+    bad = not _in_range(p, 0, 31) or any(pad >= k[i % len(k)] for i, pad in enumerate(p) if k)
+    return _msg(bad, f"padding {p} not in [0,31] or not smaller than kernel {k}")
+
+
+def _conv_channels(n: NodeView) -> str | None:
+    out = n.output_shapes[0]
+    groups = int(n.attrs.get("group", 1))
+    maps = out[1] if out and len(out) > 1 and isinstance(out[1], int) else 1
+    return _msg(maps > MAX_DIM or groups > MAX_DIM, f"output maps {maps} / groups {groups} above {MAX_DIM}")
+
+
+def _deconv_shape(n: NodeView) -> str | None:
+    k = _kernel(n)
+    ok_2d = len(k) == 2 and _in_range(k, 1, 32)
+    ok_1d = len(k) == 2 and sorted(k)[0] == 1 and max(k) in (64, 96, 128)
+    return _msg(not (ok_2d or ok_1d), f"deconvolution kernel {k} is neither 2-D in [1,32] nor 1x64/96/128")
+
+
+def _deconv_pad_groups(n: NodeView) -> str | None:
+    pads, groups = _pads(n), int(n.attrs.get("group", 1))
+    return _msg(any(pads) or groups != 1, f"deconvolution needs padding 0 and 1 group (pads {pads}, groups {groups})")
+
+
+def _pool_window(n: NodeView) -> str | None:
+    k = list(n.attrs.get("kernel_shape", []))
+    s = list(n.attrs.get("strides", [1] * len(k)))
+    if len(k) != 2:
+        return f"{len(k)}-D pooling (DLA runs 2-D only)"
+    return _msg(not (_in_range(k, 1, 8) and _in_range(s, 1, 16)), f"pooling window {k} / stride {s} outside [1,8] / [1,16]")
+
+
+def _concat_axis(n: NodeView) -> str | None:
+    rank = _rank(n.output_shapes[0] if n.output_shapes else None)
+    axis = int(n.attrs.get("axis", 0))
+    if rank is None or rank < 3 or axis % rank != rank - 3:
+        return f"concatenation on axis {axis} of a {rank}-D tensor (DLA concatenates along C, 3rd-from-last, only)"
+    return _msg(len([i for i in n.inputs if i]) < 2, "concatenation with fewer than 2 inputs")
+
+
+def _slice_rules(n: NodeView) -> str | None:
+    rank = _rank(n.input_shapes[0])
+    if rank != 4:
+        return f"slice of a {rank}-D tensor (DLA slices 4-D tensors only)"
+    if any(not n.is_const(i) for i in range(1, len(n.inputs)) if n.inputs[i]):
+        return "slice with runtime start/end (DLA needs static slices)"
+    steps = n.const(4) if len(n.inputs) > 4 and n.inputs[4] else None
+    if steps is not None and any(int(s) != 1 for s in steps.ravel()):
+        return f"slice step {steps.ravel().tolist()} (DLA needs stride 1)"
+    return _msg(_slices_batch(n), "slice on the batch dimension")
+
+
+def _slices_batch(n: NodeView) -> bool:
+    starts, ends = n.const(1), n.const(2)
+    axes = n.const(3) if len(n.inputs) > 3 and n.inputs[3] else None
+    if axes is None:
+        count = len(starts.ravel()) if starts is not None else 0
+        axes_list = list(range(count))
+    else:
+        axes_list = [int(a) % 4 for a in axes.ravel()]
+    if 0 not in axes_list:
+        return False
+    if starts is None or ends is None:
+        return True  # static but value unknown here: assume the worst
+    i, batch = axes_list.index(0), n.input_shapes[0][0]
+    start, end = int(starts.ravel()[i]), int(ends.ravel()[i])
+    return start != 0 or (isinstance(batch, int) and min(end, batch) < batch)
+
+
+def _split_rules(n: NodeView) -> str | None:
+    rank, axis = _rank(n.input_shapes[0]), _axis(n)
+    if rank != 4:
+        return f"split of a {rank}-D tensor (DLA slices 4-D tensors only)"
+    return _msg(axis == 0, "split on the batch dimension")
+
+
+def _reshape_next_to_slice_concat(n: NodeView) -> str | None:
+    near = {"Slice", "Split", "Concat"} & set(n.producer_ops + n.consumer_ops)
+    return _msg(bool(near), f"reshape directly connected to {'/'.join(sorted(near))} (TensorRT: this DLA version does not support it)")
+
+
+def _resize_rules(n: NodeView) -> str | None:
+    mode = n.attrs.get("mode", "nearest")
+    if mode not in ("nearest", "linear"):
+        return f"resize mode {mode!r} (DLA: nearest or linear)"
+    scales = _resize_scales(n)
+    if scales is None:
+        return "resize with runtime scales/sizes (DLA needs 4 static scales)"
+    if len(scales) != 4 or scales[0] != 1 or scales[1] != 1:
+        return f"resize scales {scales} (DLA needs 4 scales with the first two = 1)"
+    limit = 32 if mode == "nearest" else 4
+    hw = scales[2:]
+    if any(s != int(s) or not 1 <= s <= limit for s in hw):
+        return f"{mode} resize scales {hw} (DLA needs integer H/W scales in [1,{limit}])"
+    return _resize_coords(n, mode)
+
+
+def _resize_scales(n: NodeView) -> list[float] | None:
+    scales = n.const(2) if len(n.inputs) > 2 and n.inputs[2] else None
+    if n.op == "Upsample":
+        scales = n.const(1)
+    if scales is not None and scales.size:
+        return [float(s) for s in scales.ravel()]
+    src, dst = n.input_shapes[0], n.output_shapes[0]
+    if len(n.inputs) > 3 and n.inputs[3] and n.is_const(3) and src and dst and all(isinstance(d, int) for d in (*src, *dst)):
+        return [d / s for s, d in zip(src, dst)]
+    return None
+
+
+def _resize_coords(n: NodeView, mode: str) -> str | None:
+    ctm = n.attrs.get("coordinate_transformation_mode", "half_pixel")
+    nearest = n.attrs.get("nearest_mode", "round_prefer_floor")
+    if mode == "nearest":
+        ok = (ctm == "asymmetric" and nearest == "floor") or (
+            ctm == "half_pixel" and nearest in ("round_prefer_floor", "round_prefer_ceil"))
+    else:
+        ok = ctm in ("half_pixel", "pytorch_half_pixel")
+    return _msg(not ok, f"{mode} resize with coordinate mode {ctm!r}/{nearest!r} (DLA: asymmetric+floor or half_pixel)")
+
+
+def _softmax_axis(n: NodeView) -> str | None:
+    shape, axis = n.input_shapes[0], _axis(n, default=-1)
+    if shape is None or axis is None or len(shape) < 3:
+        return "softmax on a tensor of rank < 3 (DLA: channel or spatial axis of an NCHW tensor)"
+    rank = len(shape)
+    if axis not in (rank - 3, rank - 2, rank - 1) or axis == 0:
+        return f"softmax on axis {axis} (DLA: channel or spatial axis)"
+    others = [d for i, d in enumerate(shape[1:], 1) if i != axis]
+    limit = MAX_DIM if all(d == 1 for d in others) else 1024
+    return _msg(isinstance(shape[axis], int) and shape[axis] > limit, f"softmax axis length {shape[axis]} above {limit}")
+
+
+def _matmul_const(n: NodeView) -> str | None:
+    return _msg(not n.is_const(1), f"{n.op} with a runtime second input (DLA maps only constant weights to a 1x1 conv)")
+
+
+def _lrn_window(n: NodeView) -> str | None:
+    size = int(n.attrs.get("size", 0))
+    return _msg(size not in (3, 5, 7, 9), f"LRN window {size} not in {{3,5,7,9}}")
+
+
+def _always(reason: str) -> Check:
+    return lambda n: reason
+
+
+RULES: tuple[DlaRule, ...] = (
+    DlaRule("gather", ("Gather", "GatherElements", "GatherND"), _always("Gather has no DLA implementation"),
+            "facts §4.3 (NvInfer.h 10.3: Gather no DLA); DLA-SW: decompose Gather"),
+    DlaRule("global-avg-pool", ("GlobalAveragePool", "ReduceMean"),
+            _always("GlobalAveragePool/ReduceMean are not DLA layers (use AveragePool with kernel <= 8)"),
+            "facts §4.3 (DLA-TUT; DLA-SW lists them as RFE)"),
+    DlaRule("div", ("Div",), _always("elementwise DIV is not supported on DLA up to TensorRT 10.3 (native only from 8.6.12 on DRIVE)"),
+            "facts §4.3 (NvInfer.h 10.3 ElementWise; ultralytics PR #16449 'DLA cores do not support DIV'; DLA-SW)"),
+    DlaRule("qdq", ("QuantizeLinear", "DequantizeLinear"),
+            _always("Q/DQ nodes: DLA INT8 on JetPack 5/6 takes scales from a calibration cache, not Q/DQ"),
+            "facts §4.4 (NVIDIA/TensorRT #2222; Model-Optimizer PR #1661 'DLA still only supports IQ')"),
+    DlaRule("leaky-relu-xavier", ("LeakyRelu",), _always("LeakyReLU was rejected by Xavier (NVDLA v1) DLA builds"),
+            "facts §4.3 (DeepStream-Yolo #27)", generations=(1,)),
+    DlaRule("native-op", ("*",), _not_native, "facts §4.3 (DLA-SW operators/README native list; NvInfer.h 10.3 layer comments)"),
+    DlaRule("max-dims", ("*",), _big_dims, "facts §4.2 (non-batch dims <= 8192; docs dla-layer-restrictions)"),
+    DlaRule("conv-2d", ("Conv",), _conv_2d, "facts §4.3 (NvInfer.h 10.3 IConvolutionLayer: 2D only)"),
+    DlaRule("conv-kernel", ("Conv",), _conv_kernel, "facts §4.3 (NvInfer.h 10.3 IConvolutionLayer: kernel [1,32])"),
+    DlaRule("conv-stride", ("Conv",), _conv_stride, "facts §4.3 (NvInfer.h 10.3 IConvolutionLayer: stride [1,8])"),
+    DlaRule("conv-padding", ("Conv",), _conv_padding, "facts §4.3 (NvInfer.h 10.3 IConvolutionLayer: padding [0,31], < kernel)"),
+    DlaRule("conv-maps", ("Conv",), _conv_channels, "facts §4.3 (NvInfer.h 10.3: output maps [1,8192], groups <= 8192)"),
+    DlaRule("deconv-kernel", ("ConvTranspose",), _deconv_shape, "facts §4.3 (NvInfer.h 10.3 IDeconvolutionLayer)"),
+    DlaRule("deconv-stride", ("ConvTranspose",), _conv_stride, "facts §4.3 (NvInfer.h 10.3 IDeconvolutionLayer: stride [1,8])"),
+    DlaRule("deconv-pad-groups", ("ConvTranspose",), _deconv_pad_groups, "facts §4.3 (NvInfer.h 10.3: padding 0, groups 1)"),
+    DlaRule("pool-window", ("MaxPool", "AveragePool"), _pool_window, "facts §4.3 (NvInfer.h 10.3 IPoolingLayer: window [1,8], stride [1,16])"),
+    DlaRule("concat-axis", ("Concat",), _concat_axis, "facts §4.3 (NvInfer.h 10.3 IConcatenationLayer: C axis only, >= 2 inputs)"),
+    DlaRule("slice", ("Slice",), _slice_rules, "facts §4.3 (NvInfer.h 10.3 ISliceLayer: 4-D, static, stride 1, not batch)"),
+    DlaRule("split", ("Split",), _split_rules, "facts §4.3 (Split is lowered to Slice: same restrictions)"),
+    DlaRule("reshape-adjacent", ("Reshape", "Flatten", "Squeeze", "Unsqueeze"), _reshape_next_to_slice_concat,
+            "facts §4.3 (ultralytics #18012: 'DLA does not support reshape layers directly connected to Slice or Concat')"),
+    DlaRule("resize", ("Resize", "Upsample"), _resize_rules, "facts §4.3 (NvInfer.h 10.3 IResizeLayer)"),
+    DlaRule("softmax-axis", ("Softmax",), _softmax_axis, "facts §4.3 (NvInfer.h 10.3 ISoftMaxLayer)"),
+    DlaRule("matmul-const", ("Gemm", "MatMul"), _matmul_const, "facts §4.3 (DLA-SW: Gemm/MatMul with constant 2nd input -> 1x1 conv)"),
+    DlaRule("lrn-window", ("LRN",), _lrn_window, "facts §4.3 (NvInfer.h 10.3 ILRNLayer: window 3/5/7/9)"),
+)
+
+
+def first_violation(node: NodeView, *, generation: int) -> tuple[DlaRule, str] | None:
+    """The first rule (in table order) that keeps ``node`` off the DLA, with its reason."""
+    for rule in RULES:
+        if rule.applies(node.op, generation=generation):
+            reason = rule.check(node)
+            if reason:
+                return rule, reason
+    return None
