@@ -1,0 +1,41 @@
+"""Draw detections onto a BGR frame (runs in the sink thread, on the sink's own copy).
+
+Example:
+    >>> import numpy as np
+    >>> from edgeinfer.runtime.detections import Detections
+    >>> img = np.zeros((64, 64, 3), np.uint8)
+    >>> det = Detections([[4, 4, 40, 40]], [0.9], [1], {1: "circle"})
+    >>> draw_detections(img, det) is img, int(img.sum() > 0)
+    (True, 1)
+"""
+from __future__ import annotations
+
+from typing import Any, Tuple
+
+import numpy as np
+
+from .._deps import require
+
+_PALETTE = ((56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
+            (10, 249, 72), (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0))
+
+
+def color_for(class_id: int) -> Tuple[int, int, int]:
+    return _PALETTE[int(class_id) % len(_PALETTE)]
+
+
+def draw_detections(img: np.ndarray, detections: Any, *, label: str = "") -> np.ndarray:
+    """Boxes with ``class conf`` labels, plus an optional corner label; returns ``img`` (drawn in place)."""
+    cv2 = require("cv2", feature="drawing detections")
+    if hasattr(detections, "xyxy"):
+        names = getattr(detections, "names", {}) or {}
+        for box, conf, cls in zip(detections.xyxy, detections.confidence, detections.class_id):
+            x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+            color = color_for(int(cls))
+            cv2.rectangle(img, (x1, y1), (x2, y2), color, 2)
+            text = f"{names.get(int(cls), str(int(cls)))} {float(conf):.2f}"
+            cv2.putText(img, text, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA)
+    if label:
+        cv2.putText(img, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.putText(img, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    return img

@@ -1,0 +1,357 @@
+"""`Pipeline`: sources → capture threads → frame hub → inference workers → re-order → sinks/uplink/you.
+
+Example:
+    >>> import edgeinfer
+    >>> with edgeinfer.Pipeline("bundle/", sources=["clip.mp4"], sink="file://out.mp4") as p:  # doctest: +SKIP
+    ...     for result in p:
+    ...         print(result.source_id, result.frame_index, len(result.detections))
+    >>> edgeinfer.Pipeline(model, sources=["rtsp://cam/1"], on_result=print).run(timeout=60)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+from ..errors import ConfigError, EdgeInferError
+from ..telemetry.latency import LatencyRecorder, RateMeter
+from .capture import CaptureWorker, ReconnectPolicy, SourceEvent
+from .hub import FrameHub
+from .infer import Collector, InferWorker
+from .models import fallback_factory, resolve_models
+from .results import DropQueue, FrameResult
+from .sinks import SinkRunner, make_sink
+from .stats import build_stats, status_line
+from .uri import describe_target, parse_source
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    """Run a model over one or more sources with bounded queues, micro-batching and stats.
+
+    Args:
+        model: a loaded Model (``infer_batch``, ``info``), a list of them (one engine instance each),
+            or a bundle/ONNX path (loaded with ``edgeinfer.load``; see ``instances``).
+        sources: URIs (video file, image folder/glob, ``v4l2:///dev/video0`` or an index, ``csi://0``,
+            ``rtsp://…``, ``gst://…``), or a dict source id → URI.
+        sink: ``display://0``, ``file://out.mp4``, ``null://``, a callable ``fn(result, frame)``, or a list.
+        uplink: an ``Uplink`` (anything with ``put``) or its URL (then created with ``uplink_spool``).
+        on_result: callback style; called with each FrameResult in order, in a delivery thread.
+        batch / max_delay_ms: dynamic micro-batching (Triton semantics).
+        instances: with a model path, a count or names such as ``"gpu,dla0,dla1"``.
+        fallback: ``"onnxruntime"``, a Model or a factory used when an instance fails at run time.
+        reconnect: watchdog/backoff policy for live sources. loop: replay files forever (soak tests).
+        max_frames: stop each source after this many frames. return_frames: attach a copy of each frame.
+        status_interval: log a status line every N seconds. metrics_port: serve Prometheus text on it.
+        telemetry: ``"auto"`` (jtop → sysfs → none), None/False, or a JetsonTelemetry.
+    """
+
+    def __init__(self, model: Any, *, sources, sink=None, uplink=None, on_result: Optional[Callable[[FrameResult], Any]] = None,
+                 batch: int = 1, max_delay_ms: float = 5.0, instances=None, fallback=None,
+                 reconnect: Optional[ReconnectPolicy] = None, loop: bool = False, max_frames: Optional[int] = None,
+                 return_frames: bool = False, queue_size: int = 2, sink_queue: int = 8, result_queue: int = 16,
+                 status_interval: Optional[float] = None, metrics_port: Optional[int] = None,
+                 metrics_host: str = "127.0.0.1", telemetry: Any = "auto", uplink_spool: Optional[str] = None,
+                 load_kwargs: Optional[dict] = None, draw: bool = True, join_timeout: float = 5.0) -> None:
+        if int(batch) < 1:
+            raise ConfigError(f"batch={batch} must be at least 1", hint="use batch=1 for lowest latency")
+        if float(max_delay_ms) < 0:
+            raise ConfigError(f"max_delay_ms={max_delay_ms} must be >= 0", hint="use e.g. max_delay_ms=5")
+        self.max_batch, self.max_delay = int(batch), float(max_delay_ms) / 1000.0
+        self._source_specs = self._parse_sources(sources)
+        self._describe = {sid: describe_target(spec) for sid, spec in self._source_specs.items()}
+        self._reconnect = reconnect or ReconnectPolicy()
+        self._loop, self._max_frames, self._return_frames = loop, max_frames, return_frames
+        self._queue_size, self._join_timeout = max(1, int(queue_size)), float(join_timeout)
+        self._status_interval, self._on_result = status_interval, on_result
+        self._instances, self._owned_models, model_path = resolve_models(model, instances=instances, load_kwargs=load_kwargs)
+        self._fallback = fallback_factory(fallback, model_path=model_path, load_kwargs=load_kwargs)
+        self._stop_requested = threading.Event()
+        sinks = [] if sink is None else [make_sink(s, multi_source=len(self._source_specs) > 1, on_quit=self._stop_requested.set)
+                                         for s in (sink if isinstance(sink, (list, tuple)) else [sink])]
+        self._uplink, self._owns_uplink = self._make_uplink(uplink, uplink_spool)
+        self._hub = FrameHub()
+        self._collector = Collector(self._emit)
+        self._results = DropQueue(capacity=result_queue)
+        self._sink = SinkRunner(sinks, capacity=sink_queue, on_error=self._fail, draw=draw) if sinks else None
+        self._e2e, self._out_fps = LatencyRecorder(), RateMeter()
+        self._events: deque = deque(maxlen=200)
+        self._failovers: List[Dict[str, Any]] = []
+        self._leaked: List[str] = []
+        self._error: Optional[BaseException] = None
+        self._error_raised = False
+        self._lock = threading.Lock()
+        self._captures: List[CaptureWorker] = []
+        self._workers: List[InferWorker] = []
+        self._threads: List[threading.Thread] = []
+        self._started_mono = 0.0
+        self._started = self._closed = False
+        self._finished = threading.Event()
+        self._telemetry = self._make_telemetry(telemetry)
+        self._telemetry_last: Dict[str, Any] = {}
+        self._metrics_port, self._metrics_host, self._metrics = metrics_port, metrics_host, None
+
+    # -- construction helpers ------------------------------------------------------------------
+    @staticmethod
+    def _parse_sources(sources) -> Dict[str, Any]:
+        if isinstance(sources, (str, int, os.PathLike)):
+            sources = [sources]
+        items = list(sources.items()) if isinstance(sources, dict) else [(str(i), s) for i, s in enumerate(sources or [])]
+        if not items:
+            raise ConfigError("no sources given", hint="pass sources=['video.mp4'] or a camera/stream URI")
+        return {str(sid): parse_source(os.fspath(uri) if isinstance(uri, os.PathLike) else uri) for sid, uri in items}
+
+    @staticmethod
+    def _make_uplink(uplink, spool):
+        if uplink is None:
+            return None, False
+        if hasattr(uplink, "put"):
+            return uplink, False
+        from ..uplink import Uplink  # engineer U's store-and-forward uplink
+
+        spool = spool or os.environ.get("EDGEINFER_SPOOL") or os.path.join(os.path.expanduser("~"), ".cache", "edgeinfer", "spool")
+        return Uplink(str(uplink), spool_dir=spool), True
+
+    @staticmethod
+    def _make_telemetry(telemetry):
+        if telemetry in (None, False):
+            return None
+        if telemetry == "auto":
+            from ..telemetry.jetson import JetsonTelemetry
+
+            return JetsonTelemetry.auto()
+        return telemetry
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> "Pipeline":
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(raise_error=exc_type is None)
+
+    def start(self) -> "Pipeline":
+        """Start every thread (idempotent)."""
+        if self._started:
+            return self
+        if self._closed:
+            raise ConfigError("this pipeline was closed", hint="create a new Pipeline")
+        self._started, self._started_mono = True, time.perf_counter()
+        slots = self._queue_size + self.max_batch * len(self._instances) + (self._sink.queue._capacity if self._sink else 0) + 3
+        for sid, spec in self._source_specs.items():
+            self._hub.add_source(sid, live=spec.live, capacity=self._queue_size)
+            self._captures.append(CaptureWorker(sid, spec, self._hub, policy=self._reconnect, pool_slots=slots,
+                                                on_event=self._on_event, on_error=self._fail, loop=self._loop,
+                                                max_frames=self._max_frames))
+        for name, model in self._instances:
+            self._workers.append(InferWorker(name, model, self._hub, self._collector, max_batch=self.max_batch,
+                                             max_delay=self.max_delay, fallback=self._fallback, on_error=self._fail,
+                                             on_failover=self._on_failover))
+        if self._sink:
+            self._sink.start()
+        if self._metrics_port is not None:
+            from ..telemetry.prometheus import MetricsServer
+
+            self._metrics = MetricsServer(self.stats, port=self._metrics_port, host=self._metrics_host).start()
+        for w in self._workers:
+            w.start()
+        for c in self._captures:
+            c.start()
+        self._spawn(self._monitor, "monitor")
+        if self._on_result is not None:
+            self._spawn(self._deliver, "deliver")
+        return self
+
+    def _spawn(self, fn, name: str) -> None:
+        t = threading.Thread(target=fn, name=f"pipeline-{name}", daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._finished.is_set()
+
+    @property
+    def error(self) -> Optional[BaseException]:
+        return self._error
+
+    # -- thread callbacks -----------------------------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = exc
+                log.error("pipeline stopping: %s", exc)
+        self._shutdown_flow()
+
+    def _on_event(self, event: SourceEvent) -> None:
+        self._events.append(event)
+
+    def _on_failover(self, info: Dict[str, Any]) -> None:
+        self._failovers.append(info)
+        log.error("failover: instance %s switched from %s to %s after %s", info["instance"], info["from"], info["to"], info["error"])
+
+    def _emit(self, result: FrameResult, ref) -> None:
+        """Called by the collector in capture order, per source."""
+        try:
+            self._e2e.record(result.latency_ms / 1000.0)
+            self._out_fps.tick()
+            if self._return_frames:
+                result.frame = ref.array.copy()
+            if self._uplink is not None:
+                # Uplink.put never blocks (store-and-forward), so it sits before the lossy sink queue: nothing is lost.
+                self._uplink.put(result.to_record())
+            if self._sink is not None:
+                self._sink.offer(result, ref.retain() if self._sink.needs_frame else None)
+            lossless = not self._source_specs[result.source_id].live
+            while not self._stop_requested.is_set() and self._error is None:
+                if self._results.put(result, lossless=lossless, timeout=0.25):
+                    break
+        finally:
+            ref.release()
+
+    def _deliver(self) -> None:
+        try:
+            for result in self._iter_results():
+                self._on_result(result)
+        except BaseException as exc:  # a failing callback stops the pipeline with its error
+            self._fail(exc)
+
+    def _monitor(self) -> None:
+        next_status = time.perf_counter() + (self._status_interval or 0)
+        next_tel = 0.0
+        while not self._finished.is_set():
+            now = time.perf_counter()
+            for cap in self._captures:
+                if cap.stalled(now):
+                    cap.abandon()
+            if self._stop_requested.is_set():
+                self._shutdown_flow()
+            if self._workers and not any(w.alive for w in self._workers):
+                self._results.close()
+                if self._sink:
+                    self._sink.close()
+                self._finished.set()
+                break
+            if self._telemetry is not None and now >= next_tel:
+                self._telemetry_last = self._telemetry.sample()
+                next_tel = now + 1.0
+            if self._status_interval and now >= next_status:
+                log.warning("%s", status_line(self.stats()))
+                next_status = now + self._status_interval
+            time.sleep(0.05)
+
+    def _telemetry_snapshot(self) -> Dict[str, Any]:
+        snap = dict(self._telemetry_last) if self._telemetry_last else {"available": False, "source": "not available"}
+        power = snap.get("power_w")
+        fps = self._out_fps.rate()
+        snap["fps_per_watt"] = round(fps / power, 3) if power else None
+        return snap
+
+    def _shutdown_flow(self) -> None:
+        """Stop producing: captures stop, the hub closes, workers drain out."""
+        self._stop_requested.set()
+        for cap in self._captures:
+            cap.stop()
+        self._hub.close()
+        for w in self._workers:
+            w.stop()
+
+    # -- consumption ---------------------------------------------------------------------------
+    def _iter_results(self) -> Iterator[FrameResult]:
+        while True:
+            try:
+                yield self._results.get(timeout=0.25)
+            except TimeoutError:
+                continue
+            except EOFError:
+                return
+
+    def __iter__(self) -> Iterator[FrameResult]:
+        """Yield results in capture order per source until every source ends or close() is called."""
+        if self._on_result is not None:
+            raise ConfigError("results go to on_result; iterate only without it", hint="use run() with on_result=")
+        self.start()
+        yield from self._iter_results()
+        self._raise_pending()
+
+    def run(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Run until the sources end (or ``timeout`` seconds), then close; returns the final stats."""
+        self.start()
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        try:
+            while not self._finished.wait(0.1):
+                if self._on_result is None:
+                    for _ in self._results.drain():
+                        pass
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+        finally:
+            self.close()
+        return self.stats()
+
+    def stats(self) -> Dict[str, Any]:
+        """Everything measured so far: latencies (P50/P95/P99), FPS, queues, drops, reconnects, failover, telemetry."""
+        return build_stats(self)
+
+    def _raise_pending(self) -> None:
+        if self._error is not None and not self._error_raised:
+            self._error_raised = True
+            raise self._error
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Stop every thread (each join bounded by ``join_timeout``), close sinks, uplink and owned models.
+
+        Re-raises the first error any thread hit, unless it was raised already.
+        """
+        if self._closed:
+            if raise_error:
+                self._raise_pending()
+            return
+        self._closed = True
+        self._shutdown_flow()
+        deadline = time.perf_counter() + self._join_timeout
+        joinables = [(f"capture-{c.source_id}", c.join) for c in self._captures] + [(f"infer-{w.name}", w.join) for w in self._workers]
+        for name, join in joinables:
+            if not join(max(0.05, deadline - time.perf_counter())):
+                self._leaked.append(name)
+        self._collector.discard()
+        self._results.close()
+        if self._sink:
+            self._sink.close()
+            if not self._sink.join(max(0.05, deadline - time.perf_counter())):
+                self._leaked.append("sink")
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(max(0.05, deadline - time.perf_counter()))
+                if t.is_alive():
+                    self._leaked.append(t.name)
+        self._finished.set()
+        if self._leaked:
+            log.warning("threads still running after close(): %s (daemon threads; they end with the process)", self._leaked)
+        self._release_resources()
+        if raise_error:
+            self._raise_pending()
+
+    def _release_resources(self) -> None:
+        errors: List[BaseException] = []
+        steps = []
+        if self._sink:
+            steps.append(self._sink.close_sinks)
+        if self._metrics is not None:
+            steps.append(self._metrics.stop)
+        if self._owns_uplink:
+            steps.append(lambda: self._uplink.close(timeout=2.0))
+        for m in self._owned_models + [w.model for w in self._workers if w.failed_over]:
+            if hasattr(m, "close"):
+                steps.append(m.close)
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # release everything even when one part fails; keep the first error
+                errors.append(exc)
+        if errors and self._error is None:
+            self._error = errors[0] if isinstance(errors[0], EdgeInferError) else errors[0]

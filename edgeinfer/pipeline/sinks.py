@@ -1,0 +1,257 @@
+"""Sinks: on-screen display, annotated video file, null, Python callback; and the sink thread.
+
+The sink thread owns drawing: it copies each frame into its own scratch buffer (the pooled
+frame slot is shared and must stay unmodified), draws, and hands the picture to every sink.
+Its input queue is bounded and drops the oldest item when full (counted), so a slow sink
+never stalls capture or inference.
+
+Example:
+    >>> sink = make_sink("null://")
+    >>> type(sink).__name__
+    'NullSink'
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .._deps import require
+from ..errors import SinkError
+from ..telemetry.latency import LatencyRecorder
+from .draw import draw_detections
+from .results import DropQueue, FrameResult
+from .uri import parse_sink
+
+log = logging.getLogger(__name__)
+
+
+class Sink:
+    """Base class: ``write(image, result)`` gets the annotated BGR frame (None when frames are off)."""
+
+    needs_frame = True
+    name = "sink"
+
+    def write(self, image: Optional[np.ndarray], result: FrameResult) -> None:
+        raise SinkError(f"{type(self).__name__} cannot write")
+
+    def close(self) -> None:
+        """Flush and release."""
+
+
+class NullSink(Sink):
+    """Discards everything (for benchmarks and headless runs)."""
+
+    needs_frame = False
+    name = "null"
+
+    def write(self, image: Optional[np.ndarray], result: FrameResult) -> None:
+        return None
+
+
+class CallbackSink(Sink):
+    """Calls ``fn(result, annotated_frame)`` in the sink thread."""
+
+    name = "callback"
+
+    def __init__(self, fn: Callable[[FrameResult, Optional[np.ndarray]], Any]) -> None:
+        self._fn = fn
+
+    def write(self, image: Optional[np.ndarray], result: FrameResult) -> None:
+        self._fn(result, image)
+
+
+def gui_problem(build_info: Optional[str] = None, env: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """Why ``cv2.imshow`` cannot work here (no GUI build, no display), or None."""
+    if build_info is None:
+        build_info = require("cv2", feature="display").getBuildInformation()
+    env = os.environ if env is None else env
+    gui_line = [line for line in build_info.splitlines() if line.strip().startswith("GUI:")]
+    if not gui_line or gui_line[0].split(":", 1)[1].strip().upper() in ("NONE", "NO", ""):
+        return "this OpenCV has no GUI support (opencv-python-headless)"
+    if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return "no display: DISPLAY is not set (headless session or ssh without -X)"
+    return None
+
+
+class DisplaySink(Sink):
+    """``display://0``: one window per source through ``cv2.imshow``; 'q' or Esc asks the pipeline to stop."""
+
+    name = "display"
+
+    def __init__(self, *, title: str = "edgeinfer", on_quit: Optional[Callable[[], None]] = None) -> None:
+        problem = gui_problem()
+        if problem:
+            raise SinkError(f"display sink unavailable: {problem}",
+                            hint="use --sink file://out.mp4 or null:// on headless devices, or install a GUI build of OpenCV")
+        self._cv2 = require("cv2")
+        self._title = title
+        self.on_quit = on_quit
+
+    def write(self, image: Optional[np.ndarray], result: FrameResult) -> None:
+        self._cv2.imshow(f"{self._title} [{result.source_id}]", image)
+        if self._cv2.waitKey(1) & 0xFF in (ord("q"), 27) and self.on_quit is not None:
+            self.on_quit()
+
+    def close(self) -> None:
+        self._cv2.destroyAllWindows()
+
+
+class FileSink(Sink):
+    """``file://out.mp4``: annotated video (mp4v), one file per source (``out_<source>.mp4`` with several).
+
+    Written to a temporary file in the same folder and moved into place on close, so a crash
+    never leaves a half-written file under the final name.
+    """
+
+    name = "file"
+
+    def __init__(self, path: str, *, fps: float = 30.0, fourcc: str = "mp4v", multi_source: bool = False) -> None:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise SinkError(f"output folder {folder!r} does not exist", hint="create it first or pick another path")
+        self._cv2 = require("cv2", feature="video writing")
+        self._path = path
+        self._fps = float(fps)
+        self._fourcc = fourcc
+        self._multi = multi_source
+        self._writers: Dict[str, Tuple[Any, str, str]] = {}  # source -> (writer, tmp, final)
+        self.frames = 0
+
+    def _final_path(self, source_id: str) -> str:
+        if not self._multi:
+            return self._path
+        stem, ext = os.path.splitext(self._path)
+        return f"{stem}_{source_id}{ext}"
+
+    def _writer(self, source_id: str, image: np.ndarray):
+        entry = self._writers.get(source_id)
+        if entry is None:
+            final = self._final_path(source_id)
+            ext = os.path.splitext(final)[1] or ".mp4"
+            fd, tmp = tempfile.mkstemp(prefix=".edgeinfer-", suffix=ext, dir=os.path.dirname(os.path.abspath(final)))
+            os.close(fd)
+            h, w = image.shape[:2]
+            writer = self._cv2.VideoWriter(tmp, self._cv2.VideoWriter_fourcc(*self._fourcc), self._fps, (w, h))
+            if not writer.isOpened():
+                os.unlink(tmp)
+                raise SinkError(f"cannot open a {self._fourcc} video writer for {final}",
+                                hint="use an .mp4 or .avi path (pip OpenCV has no H.264 encoder; mp4v and MJPG work)")
+            entry = (writer, tmp, final)
+            self._writers[source_id] = entry
+        return entry[0]
+
+    def write(self, image: Optional[np.ndarray], result: FrameResult) -> None:
+        self._writer(result.source_id, image).write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        for writer, tmp, final in self._writers.values():
+            writer.release()
+            os.replace(tmp, final)
+        self._writers.clear()
+
+
+def make_sink(uri_or_callable: Any, *, multi_source: bool = False, on_quit: Optional[Callable[[], None]] = None) -> Sink:
+    """A Sink from a URI (``display://0``, ``file://out.mp4``, ``null://``), a callable or a Sink."""
+    if isinstance(uri_or_callable, Sink):
+        return uri_or_callable
+    if callable(uri_or_callable):
+        return CallbackSink(uri_or_callable)
+    spec = parse_sink(uri_or_callable)
+    if spec.kind == "null":
+        return NullSink()
+    if spec.kind == "display":
+        return DisplaySink(on_quit=on_quit)
+    try:
+        fps = float(spec.options.get("fps", 30))
+    except ValueError:
+        raise SinkError(f"fps={spec.options.get('fps')!r} in {spec.uri!r} is not a number", hint="use e.g. ?fps=30") from None
+    return FileSink(spec.target, fps=fps, fourcc=spec.options.get("fourcc", "mp4v"), multi_source=multi_source)
+
+
+class SinkRunner:
+    """The sink thread: draw once per frame, feed every sink, never block the producer."""
+
+    def __init__(self, sinks: List[Sink], *, capacity: int, on_error: Callable[[BaseException], None], draw: bool = True) -> None:
+        self.sinks = sinks
+        self.queue = DropQueue(capacity=capacity, on_drop=self._release_item)
+        self.latency = LatencyRecorder()
+        self.written = 0
+        self._draw = draw
+        self._on_error = on_error
+        self._scratch: Optional[np.ndarray] = None
+        self._thread = threading.Thread(target=self._run, name="sink", daemon=True)
+        self.needs_frame = any(s.needs_frame for s in sinks)
+
+    @staticmethod
+    def _release_item(item) -> None:
+        ref = item[1]
+        if ref is not None:
+            ref.release()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def offer(self, result: FrameResult, ref) -> None:
+        """Queue a result (with a retained frame slot, or None); drops the oldest when full."""
+        if not self.queue.put((result, ref), lossless=False):
+            self._release_item((result, ref))
+
+    def close(self) -> None:
+        self.queue.close()
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _picture(self, result: FrameResult, ref) -> Optional[np.ndarray]:
+        if ref is None:
+            return None
+        try:
+            if self._scratch is None or self._scratch.shape != ref.array.shape:
+                self._scratch = np.empty_like(ref.array)
+            np.copyto(self._scratch, ref.array)
+        finally:
+            ref.release()
+        if self._draw:
+            draw_detections(self._scratch, result.detections, label=f"{result.source_id} #{result.frame_index}")
+        return self._scratch
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    result, ref = self.queue.get(timeout=0.5)
+                except TimeoutError:
+                    continue
+                except EOFError:
+                    return
+                t0 = time.perf_counter()
+                image = self._picture(result, ref)
+                for sink in self.sinks:
+                    sink.write(image, result)
+                self.written += 1
+                self.latency.record(time.perf_counter() - t0)
+        except BaseException as exc:  # a failing sink must stop the pipeline with its error, not die silently
+            for item in self.queue.drain():
+                self._release_item(item)
+            self._on_error(exc)
+
+    def close_sinks(self) -> None:
+        for item in self.queue.drain():
+            self._release_item(item)
+        errors = []
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # close every sink even if one fails; report the first failure
+                errors.append(exc)
+        if errors:
+            raise SinkError(f"closing sink failed: {errors[0]}", hint="check disk space and permissions") from errors[0]

@@ -1,0 +1,188 @@
+"""File sources end to end with real ONNX Runtime: lossless order, sinks, batching, instances, errors."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from conftest import FailingModel, OrtMeanModel, level, mean_of, write_levels_video
+
+from edgeinfer.errors import BackendError, ConfigError, SourceError
+from edgeinfer.pipeline.pipeline import Pipeline
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _check_content(results):
+    for r in results:
+        assert abs(mean_of(r) - level(r.frame_index)) < 12.0, (r.source_id, r.frame_index, mean_of(r))
+
+
+def test_file_source_is_lossless_and_ordered(mean_onnx, levels_video):
+    with Pipeline(OrtMeanModel(mean_onnx), sources=[levels_video], telemetry=None) as p:
+        results = list(p)
+        stats = p.stats()
+    assert [r.frame_index for r in results] == list(range(60))
+    _check_content(results)
+    assert stats["frames_out"] == 60 and stats["drops"]["total"] == 0
+    assert stats["sources"]["0"]["state"] == "ended"
+    e2e = stats["latency"]["end_to_end"]
+    assert e2e["count"] == 60 and 0 < e2e["p50_ms"] <= e2e["p95_ms"] <= e2e["p99_ms"]
+    assert not p.running and stats["leaked_threads"] == []
+
+
+def test_file_uri_with_slow_consumer_still_gets_every_frame(mean_onnx, levels_video):
+    got = []
+    with Pipeline(OrtMeanModel(mean_onnx), sources=[f"file://{levels_video}"], telemetry=None, result_queue=2) as p:
+        for r in p:
+            got.append(r.frame_index)
+            time.sleep(0.005)  # back-pressure reaches capture; nothing is dropped
+    assert got == list(range(60))
+
+
+def test_image_folder_source(mean_onnx, tmp_path):
+    import cv2
+
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"img_{i:02d}.png"), np.full((40, 50, 3), level(i), np.uint8))
+    with Pipeline(OrtMeanModel(mean_onnx), sources=[str(tmp_path)], return_frames=True, telemetry=None) as p:
+        results = list(p)
+    assert [r.frame_index for r in results] == list(range(5))
+    _check_content(results)
+    assert results[3].frame.shape == (40, 50, 3) and int(results[3].frame[0, 0, 0]) == level(3)
+
+
+def test_h264_file_made_by_ffmpeg(mean_onnx, tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    out = tmp_path / "h264.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30",
+                    "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out)], check=True, timeout=60)
+    with Pipeline(OrtMeanModel(mean_onnx), sources=[out], telemetry=None) as p:
+        assert len(list(p)) == 30
+
+
+def test_file_sink_writes_annotated_video_and_callback_sink(mean_onnx, levels_video, tmp_path):
+    import cv2
+
+    seen = []
+    out = tmp_path / "out.mp4"
+    with Pipeline(OrtMeanModel(mean_onnx), sources=[levels_video], sink=[f"file://{out}", lambda r, img: seen.append(img.copy())],
+                  sink_queue=64, telemetry=None) as p:
+        p.run()
+    cap = cv2.VideoCapture(str(out))
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, img = cap.read()
+    cap.release()
+    assert frames == 60 and ok
+    # the box drawn on the frame border makes the annotated picture differ from the flat input
+    assert img.std() > 5 and len(seen) == 60 and seen[0].std() > 5
+    assert not list(tmp_path.glob(".edgeinfer-*"))  # the temp file was moved into place
+
+
+def test_slow_sink_drops_but_never_stalls_inference(mean_onnx, levels_video):
+    def slow(result, image):
+        time.sleep(0.05)
+
+    with Pipeline(OrtMeanModel(mean_onnx), sources=[levels_video], sink=slow, sink_queue=2, telemetry=None) as p:
+        results = list(p)
+        stats = p.stats()
+    assert len(results) == 60  # inference and the results stream got every frame
+    assert stats["drops"]["sink"] > 0 and stats["drops"]["source_queue"] == {"0": 0}
+
+
+def test_on_result_callback_style(mean_onnx, levels_video):
+    got = []
+    stats = Pipeline(OrtMeanModel(mean_onnx), sources=[levels_video], on_result=lambda r: got.append(r.frame_index),
+                     max_frames=25, telemetry=None).run(timeout=60)
+    assert got == list(range(25)) and stats["frames_out"] == 25
+
+
+def test_batching_respects_max_batch(mean_onnx, tmp_path):
+    a = write_levels_video(tmp_path / "a.mp4", 40)
+    b = write_levels_video(tmp_path / "b.mp4", 40)
+    model = OrtMeanModel(mean_onnx)
+    with Pipeline(model, sources={"a": a, "b": b}, batch=4, max_delay_ms=50, queue_size=4, telemetry=None) as p:
+        results = list(p)
+        stats = p.stats()
+    for sid in "ab":
+        assert [r.frame_index for r in results if r.source_id == sid] == list(range(40))
+    _check_content(results)
+    sizes = {r.batch_size for r in results}
+    assert max(sizes) == 4 and sizes <= {1, 2, 3, 4}
+    assert stats["batch"]["mean_size"] > 2.0 and model.calls == stats["batch"]["batches"]
+
+
+def test_multi_instance_results_are_reordered_per_source(mean_onnx, tmp_path):
+    a = write_levels_video(tmp_path / "a.mp4", 30)
+    fast, slow = OrtMeanModel(mean_onnx, name="gpu"), OrtMeanModel(mean_onnx, delay=0.03, name="dla0")
+    with Pipeline([fast, slow], sources=[a], batch=2, max_delay_ms=1, telemetry=None) as p:
+        results = list(p)
+        stats = p.stats()
+    assert [r.frame_index for r in results] == list(range(30))
+    _check_content(results)
+    assert {r.instance for r in results} == {"gpu#0", "dla0#1"}
+    assert stats["reordered"] > 0 and len(stats["instances"]) == 2
+
+
+def test_runtime_failure_fails_over_to_fallback(mean_onnx, levels_video, caplog):
+    broken = FailingModel(mean_onnx, ok_batches=5)
+    fallback = OrtMeanModel(mean_onnx)
+    with Pipeline(broken, sources=[levels_video], fallback=fallback, telemetry=None) as p:
+        results = list(p)
+        stats = p.stats()
+    assert [r.frame_index for r in results] == list(range(60))
+    _check_content(results)
+    assert stats["failover"]["active"] and stats["failover"]["events"][0]["from"] == "tensorrt"
+    assert stats["instances"][0]["backend"] == "onnxruntime" and fallback.calls == 55
+    assert any("switching to the fallback backend" in rec.message for rec in caplog.records)
+
+
+def test_runtime_failure_without_fallback_stops_with_the_error(mean_onnx, levels_video):
+    got = []
+    t0 = time.perf_counter()
+    with pytest.raises(BackendError, match="illegal memory access"):
+        with Pipeline(FailingModel(mean_onnx, ok_batches=3), sources=[levels_video], telemetry=None) as p:
+            for r in p:
+                got.append(r)
+    assert len(got) == 3 and time.perf_counter() - t0 < 20
+    assert p.stats()["leaked_threads"] == []
+
+
+def test_sink_exception_reaches_the_caller(mean_onnx, levels_video):
+    def bad_sink(result, image):
+        raise ValueError("disk on fire")
+
+    with pytest.raises(ValueError, match="disk on fire"):
+        with Pipeline(OrtMeanModel(mean_onnx), sources=[levels_video], sink=bad_sink, telemetry=None) as p:
+            for _ in p:
+                pass
+
+
+def test_close_mid_stream_is_prompt_and_joins(mean_onnx, tmp_path):
+    video = write_levels_video(tmp_path / "loop.mp4", 10)
+    p = Pipeline(OrtMeanModel(mean_onnx), sources=[video], loop=True, telemetry=None, join_timeout=5)
+    count = 0
+    for _ in p:
+        count += 1
+        if count == 40:  # past the end of the 10-frame file: looping works
+            break
+    t0 = time.perf_counter()
+    p.close()
+    assert time.perf_counter() - t0 < 5
+    stats = p.stats()
+    assert stats["leaked_threads"] == [] and not p.running and stats["frames_in"] >= 40
+
+
+def test_bad_inputs_are_clear_errors(mean_onnx, tmp_path):
+    with pytest.raises(SourceError, match="does not exist"):
+        Pipeline(OrtMeanModel(mean_onnx), sources=[tmp_path / "missing.mp4"])
+    with pytest.raises(ConfigError, match="batch"):
+        Pipeline(OrtMeanModel(mean_onnx), sources=["x"], batch=0)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(SourceError, match="cannot decode"):
+        with Pipeline(OrtMeanModel(mean_onnx), sources=[broken], telemetry=None) as p:
+            list(p)
