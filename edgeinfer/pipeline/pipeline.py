@@ -48,6 +48,7 @@ class Pipeline:
         max_frames: stop each source after this many frames. return_frames: attach a copy of each frame.
         status_interval: log a status line every N seconds. metrics_port: serve Prometheus text on it.
         telemetry: ``"auto"`` (jtop → sysfs → none), None/False, or a JetsonTelemetry.
+        collect_results: False when only sinks/uplink consume results (nobody iterates): nothing is queued for you.
     """
 
     def __init__(self, model: Any, *, sources, sink=None, uplink=None, on_result: Optional[Callable[[FrameResult], Any]] = None,
@@ -56,7 +57,8 @@ class Pipeline:
                  return_frames: bool = False, queue_size: int = 2, sink_queue: int = 8, result_queue: int = 16,
                  status_interval: Optional[float] = None, metrics_port: Optional[int] = None,
                  metrics_host: str = "127.0.0.1", telemetry: Any = "auto", uplink_spool: Optional[str] = None,
-                 load_kwargs: Optional[dict] = None, draw: bool = True, join_timeout: float = 5.0) -> None:
+                 load_kwargs: Optional[dict] = None, draw: bool = True, join_timeout: float = 5.0,
+                 collect_results: bool = True) -> None:
         if int(batch) < 1:
             raise ConfigError(f"batch={batch} must be at least 1", hint="use batch=1 for lowest latency")
         if float(max_delay_ms) < 0:
@@ -68,6 +70,7 @@ class Pipeline:
         self._loop, self._max_frames, self._return_frames = loop, max_frames, return_frames
         self._queue_size, self._join_timeout = max(1, int(queue_size)), float(join_timeout)
         self._status_interval, self._on_result = status_interval, on_result
+        self._collect = bool(collect_results) or on_result is not None
         self._instances, self._owned_models, model_path = resolve_models(model, instances=instances, load_kwargs=load_kwargs)
         self._fallback = fallback_factory(fallback, model_path=model_path, load_kwargs=load_kwargs)
         self._stop_requested = threading.Event()
@@ -207,7 +210,7 @@ class Pipeline:
             if self._sink is not None:
                 self._sink.offer(result, ref.retain() if self._sink.needs_frame else None)
             lossless = not self._source_specs[result.source_id].live
-            while not self._stop_requested.is_set() and self._error is None:
+            while self._collect and not self._stop_requested.is_set() and self._error is None:
                 if self._results.put(result, lossless=lossless, timeout=0.25):
                     break
         finally:
@@ -272,8 +275,9 @@ class Pipeline:
 
     def __iter__(self) -> Iterator[FrameResult]:
         """Yield results in capture order per source until every source ends or close() is called."""
-        if self._on_result is not None:
-            raise ConfigError("results go to on_result; iterate only without it", hint="use run() with on_result=")
+        if self._on_result is not None or not self._collect:
+            raise ConfigError("results go to on_result (or collect_results=False); nothing to iterate",
+                              hint="iterate a Pipeline made without on_result=, or call run()")
         self.start()
         yield from self._iter_results()
         self._raise_pending()
@@ -345,6 +349,8 @@ class Pipeline:
             steps.append(self._metrics.stop)
         if self._owns_uplink:
             steps.append(lambda: self._uplink.close(timeout=2.0))
+        if self._telemetry is not None and hasattr(self._telemetry, "close"):
+            steps.append(self._telemetry.close)
         for m in self._owned_models + [w.model for w in self._workers if w.failed_over]:
             if hasattr(m, "close"):
                 steps.append(m.close)

@@ -1,0 +1,135 @@
+"""`edgeinfer run`: a bundle (or ONNX file) over sources, with a live status line and a final summary."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any, Dict, Optional, Tuple
+
+import click
+
+from ..errors import ConfigError
+
+
+def write_json_atomic(path: str, data: Dict[str, Any]) -> None:
+    """Write JSON to a temp file in the same folder, then os.replace (never half-written)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"folder {folder!r} for {path!r} does not exist", hint="create it first")
+    fd, tmp = tempfile.mkstemp(prefix=".edgeinfer-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def summary_lines(stats: Dict[str, Any]) -> list:
+    lat = stats["latency"]
+    e2e, inf = lat["end_to_end"], lat["infer"]
+
+    def fmt(s):
+        if not s or s.get("p50_ms") is None:
+            return "-"
+        return f"p50 {s['p50_ms']:.1f} / p95 {s['p95_ms']:.1f} / p99 {s['p99_ms']:.1f} ms"
+
+    lines = [
+        f"frames: {stats['frames_out']} out of {stats['frames_in']} read in {stats['uptime_s']:.1f} s "
+        f"({stats['fps_avg']:.1f} FPS average)",
+        f"end-to-end latency: {fmt(e2e)}",
+        f"inference per batch: {fmt(inf)} (mean batch {stats['batch']['mean_size']})",
+        f"drops: {stats['drops']['total']} (source queues {sum(stats['drops']['source_queue'].values())}, "
+        f"sink {stats['drops']['sink']}) | reconnects: {stats['reconnects']}",
+    ]
+    if stats["failover"]["active"]:
+        lines.append(f"failover: {stats['failover']['events']}")
+    tel = stats.get("telemetry") or {}
+    lines.append(f"telemetry: {tel.get('source', 'not available')}"
+                 + (f", {tel['power_w']:.2f} W" if tel.get("power_w") else ""))
+    return lines
+
+
+def _live_status(p, interval: float, duration: Optional[float]) -> None:
+    from ..pipeline.stats import status_line
+
+    tty = sys.stderr.isatty()
+    start = time.perf_counter()
+    next_line = start + interval
+    while p.running:
+        time.sleep(0.1)
+        now = time.perf_counter()
+        if duration is not None and now - start >= duration:
+            return
+        if interval > 0 and now >= next_line:
+            line = status_line(p.stats())
+            click.echo(("\r" + line[:160].ljust(160)) if tty else line, err=True, nl=not tty)
+            next_line = now + interval
+    if tty:
+        click.echo("", err=True)
+
+
+def _parse_batch(batch: int, max_delay_ms: float) -> Tuple[int, float]:
+    if batch < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--batch")
+    if max_delay_ms < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--max-delay-ms")
+    return batch, max_delay_ms
+
+
+@click.command("run")
+@click.argument("bundle", type=click.Path(exists=True))
+@click.option("--source", "sources", multiple=True, required=True,
+              help="Video file, image folder/glob, v4l2:///dev/video0 or index, csi://0, rtsp://..., gst://... (repeatable).")
+@click.option("--sink", "sinks", multiple=True, help="display://0, file://out.mp4 or null:// (repeatable).")
+@click.option("--uplink", default=None, help="Results uplink: http://..., mqtt://host:port/topic or file://results.jsonl.")
+@click.option("--uplink-spool", default=None, type=click.Path(), help="Spool folder for the uplink.")
+@click.option("--max-frames", type=int, default=None, help="Stop each source after N frames.")
+@click.option("--duration", type=float, default=None, help="Stop after S seconds.")
+@click.option("--batch", type=int, default=1, show_default=True, help="Max micro-batch size.")
+@click.option("--max-delay-ms", type=float, default=5.0, show_default=True, help="Max queue delay for a batch to fill.")
+@click.option("--instances", default=None, help="Engine instances: a count, or names like gpu,dla0,dla1 or ort,ort.")
+@click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime"]), default="auto", show_default=True)
+@click.option("--fallback", type=click.Choice(["none", "onnxruntime"]), default="onnxruntime", show_default=True,
+              help="Backend to switch to when the engine fails at run time.")
+@click.option("--loop", is_flag=True, help="Replay file sources forever.")
+@click.option("--stats-json", type=click.Path(dir_okay=False), default=None, help="Write the final stats as JSON.")
+@click.option("--status-interval", type=float, default=1.0, show_default=True, help="Seconds between status lines (0: off).")
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on 127.0.0.1:PORT.")
+@click.option("--conf", type=float, default=0.25, show_default=True, help="Detection confidence threshold.")
+def run(bundle: str, sources, sinks, uplink, uplink_spool, max_frames, duration, batch, max_delay_ms, instances, backend,
+        fallback, loop, stats_json, status_interval, metrics_port, conf) -> None:
+    """Run BUNDLE (a bundle directory or .onnx) over one or more sources.
+
+    Example: edgeinfer run bundle/ --source clip.mp4 --sink file://out.mp4 --stats-json stats.json
+    """
+    from ..pipeline.pipeline import Pipeline
+
+    batch, max_delay_ms = _parse_batch(batch, max_delay_ms)
+    load_kwargs = {"conf": conf}
+    if backend != "auto":
+        load_kwargs["backend"] = backend
+    p = Pipeline(bundle, sources=list(sources), sink=list(sinks) or None, uplink=uplink, uplink_spool=uplink_spool,
+                 batch=batch, max_delay_ms=max_delay_ms, instances=instances,
+                 fallback=None if fallback == "none" or backend == "onnxruntime" else fallback,
+                 loop=loop, max_frames=max_frames, metrics_port=metrics_port, load_kwargs=load_kwargs,
+                 collect_results=False, telemetry="auto")
+    interrupted = False
+    try:
+        p.start()
+        _live_status(p, status_interval, duration)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        p.close(raise_error=not interrupted)
+    stats = p.stats()
+    for line in summary_lines(stats):
+        click.echo(line)
+    if stats_json:
+        write_json_atomic(stats_json, stats)
+    if interrupted:
+        raise KeyboardInterrupt

@@ -1,0 +1,203 @@
+"""Load generator for `edgeinfer bench`: batch/delay sweeps and SLA scenarios on the real hub + workers.
+
+Frames arrive on a schedule (open loop) into the same FrameHub, InferWorker and Collector the
+Pipeline uses; latency is measured from the *scheduled* arrival to the result, so a backed-up
+queue shows up as latency instead of silently slowing the generator (no coordinated omission).
+
+Scenarios: ``single`` (one frame at a time, next after the previous result), ``burst`` (bursts of
+2×max_batch frames), ``sustained`` (constant rate at a fraction of the measured capacity).
+
+Example:
+    >>> arrivals = schedule("burst", rate=100.0, duration=1.0, burst=8)
+    >>> len(arrivals), float(arrivals[8])
+    (96, 0.08)
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..telemetry.latency import LatencyRecorder
+from .frames import FramePool
+from .hub import FrameHub
+from .infer import Collector, InferWorker
+
+SCENARIOS = ("single", "burst", "sustained")
+
+
+def schedule(kind: str, *, rate: float, duration: float, burst: int = 8) -> np.ndarray:
+    """Arrival offsets in seconds for an open-loop scenario at ``rate`` frames/s on average."""
+    n = max(1, int(rate * duration))
+    if kind == "sustained":
+        return np.arange(n) / rate
+    if kind == "burst":
+        period = burst / rate
+        return np.array([(i // burst) * period for i in range(n - n % burst or burst)])
+    raise ConfigError(f"unknown scenario {kind!r}", hint=f"use one of {', '.join(SCENARIOS)}")
+
+
+def synthetic_frames(n: int = 8, *, size=(640, 480), seed: int = 0) -> List[np.ndarray]:
+    """Deterministic BGR frames (coloured rectangles on grey) when no video is given."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        img = np.full((size[1], size[0], 3), 114, np.uint8)
+        for _ in range(5):
+            x, y = int(rng.integers(0, size[0] - 60)), int(rng.integers(0, size[1] - 60))
+            img[y:y + 50, x:x + 50] = rng.integers(0, 255, 3)
+        frames.append(img)
+    return frames
+
+
+def video_frames(path: str, n: int = 16) -> List[np.ndarray]:
+    from .sources import open_reader
+    from .uri import parse_source
+
+    reader = open_reader(parse_source(path))
+    try:
+        frames = []
+        while len(frames) < n:
+            f = reader.read()
+            if f is None:
+                break
+            frames.append(f.copy())
+    finally:
+        reader.close()
+    if not frames:
+        raise ConfigError(f"no frames in {path!r}", hint="pass a readable video")
+    return frames
+
+
+class _Run:
+    def __init__(self, models: Sequence[Any], frames: List[np.ndarray], *, batch: int, max_delay: float, capacity: int) -> None:
+        self.hub = FrameHub()
+        self.hub.add_source("bench", live=False, capacity=capacity)
+        self.pool = FramePool(shape=frames[0].shape, slots=capacity + batch * len(models) + 4)
+        self.frames = frames
+        self.latency = LatencyRecorder(window=1 << 16)
+        self.series: List[tuple] = []  # (arrival offset s, latency s)
+        self.done = 0
+        self.cond = threading.Condition()
+        self.errors: List[BaseException] = []
+        self.collector = Collector(self._emit)
+        self.workers = [InferWorker(f"i{k}", m, self.hub, self.collector, max_batch=batch, max_delay=max_delay,
+                                    fallback=None, on_error=self.errors.append, on_failover=lambda info: None)
+                        for k, m in enumerate(models)]
+        self.t0 = 0.0
+
+    def _emit(self, result, ref) -> None:
+        now = time.perf_counter()
+        lat = now - ref.capture_mono
+        self.latency.record(lat)
+        self.series.append((ref.capture_mono - self.t0, lat))
+        ref.release()
+        with self.cond:
+            self.done += 1
+            self.cond.notify_all()
+
+    def _submit(self, i: int, at: float) -> None:
+        ref = self.pool.acquire(timeout=30.0)
+        if ref is None:
+            raise ConfigError("bench: frame slots exhausted", hint="the model did not return results")
+        np.copyto(ref.array, self.frames[i % len(self.frames)])
+        ref.source_id, ref.index, ref.capture_ts, ref.capture_mono = "bench", i, time.time(), at
+        self.hub.put(ref)
+
+    def go(self, arrivals: Optional[np.ndarray], *, closed_loop_n: int = 0) -> Dict[str, Any]:
+        for w in self.workers:
+            w.start()
+        self.t0 = time.perf_counter()
+        if arrivals is None:  # closed loop: one in flight at a time
+            for i in range(closed_loop_n):
+                self._submit(i, time.perf_counter())
+                with self.cond:
+                    self.cond.wait_for(lambda i=i: self.done > i or bool(self.errors), timeout=30.0)
+            total = closed_loop_n
+        else:
+            for i, offset in enumerate(arrivals):
+                at = self.t0 + float(offset)
+                delay = at - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                self._submit(i, at)
+            total = len(arrivals)
+        self.hub.source_done("bench")
+        with self.cond:
+            self.cond.wait_for(lambda: self.done >= total or bool(self.errors), timeout=120.0)
+        elapsed = time.perf_counter() - self.t0
+        self.hub.close()
+        for w in self.workers:
+            w.join(5.0)
+        if self.errors:
+            raise self.errors[0]
+        summary = self.latency.summary()
+        summary.update({"frames": self.done, "seconds": round(elapsed, 3), "throughput_fps": round(self.done / elapsed, 2),
+                        "mean_batch": round(sum(w.frames.value for w in self.workers) / max(1, sum(w.batches.value for w in self.workers)), 3)})
+        return summary
+
+
+def measure(models: Sequence[Any], frames: List[np.ndarray], *, batch: int, max_delay: float,
+            arrivals: Optional[np.ndarray] = None, closed_loop_n: int = 0, capacity: Optional[int] = None,
+            keep_series: bool = False) -> Dict[str, Any]:
+    """Run one load shape; returns latency percentiles (ms), throughput and mean batch size."""
+    run = _Run(models, frames, batch=batch, max_delay=max_delay, capacity=capacity or max(64, 4 * batch))
+    out = run.go(arrivals, closed_loop_n=closed_loop_n)
+    if keep_series:
+        out["series"] = [(round(a, 5), round(lat * 1000.0, 3)) for a, lat in run.series]
+    return out
+
+
+def capacity_fps(models: Sequence[Any], frames: List[np.ndarray], *, batch: int, duration: float) -> float:
+    """Saturation throughput: every frame queued at t=0 with a queue of 2×batch per instance."""
+    probe = measure(models, frames, batch=batch, max_delay=0.0, closed_loop_n=0,
+                    arrivals=np.zeros(max(2 * batch, int(8 * batch))), capacity=2 * batch * len(models))
+    rough = probe["throughput_fps"]
+    n = max(4 * batch, int(rough * duration))
+    return measure(models, frames, batch=batch, max_delay=0.0, arrivals=np.zeros(n),
+                   capacity=2 * batch * len(models))["throughput_fps"]
+
+
+def sweep(models: Sequence[Any], frames: List[np.ndarray], *, batches: Sequence[int], delays_ms: Sequence[float],
+          loads: Sequence[float] = (0.5, 0.8, 0.95), duration: float = 3.0, sla_p95_ms: Optional[float] = None,
+          progress=None) -> Dict[str, Any]:
+    """For each batch size and delay, offered loads as fractions of that batch size's capacity."""
+    points = []
+    for b in batches:
+        cap = capacity_fps(models, frames, batch=b, duration=duration)
+        for d in delays_ms:
+            for frac in loads:
+                rate = max(1.0, cap * frac)
+                res = measure(models, frames, batch=b, max_delay=d / 1000.0,
+                              arrivals=schedule("sustained", rate=rate, duration=duration))
+                point = {"batch": b, "max_delay_ms": d, "offered_fps": round(rate, 2), "capacity_fps": cap, **res}
+                point["meets_sla"] = None if sla_p95_ms is None else bool(res["p95_ms"] is not None and res["p95_ms"] <= sla_p95_ms)
+                points.append(point)
+                if progress:
+                    progress(point)
+    best = None
+    eligible = [p for p in points if p["meets_sla"] or sla_p95_ms is None]
+    if eligible:
+        best = max(eligible, key=lambda p: p["throughput_fps"])
+    return {"points": points, "best": best, "sla_p95_ms": sla_p95_ms}
+
+
+def scenarios(models: Sequence[Any], frames: List[np.ndarray], *, names: Sequence[str], batch: int, max_delay_ms: float,
+              duration: float, sla_p95_ms: Optional[float], load: float = 0.8) -> Dict[str, Any]:
+    """Replay load shapes; P50/P95/P99 per scenario and pass/fail against the SLA."""
+    cap = capacity_fps(models, frames, batch=batch, duration=duration)
+    report = {}
+    for name in names:
+        if name == "single":
+            n = max(5, int(min(cap, 1000.0) * duration / 2))
+            res = measure(models, frames, batch=batch, max_delay=max_delay_ms / 1000.0, closed_loop_n=n, keep_series=True)
+        else:
+            arrivals = schedule(name, rate=max(1.0, cap * load), duration=duration, burst=2 * batch)
+            res = measure(models, frames, batch=batch, max_delay=max_delay_ms / 1000.0, arrivals=arrivals, keep_series=True)
+        res["pass"] = None if sla_p95_ms is None else bool(res["p95_ms"] is not None and res["p95_ms"] <= sla_p95_ms)
+        report[name] = res
+    return {"capacity_fps": cap, "batch": batch, "max_delay_ms": max_delay_ms, "load": load, "sla_p95_ms": sla_p95_ms,
+            "scenarios": report}

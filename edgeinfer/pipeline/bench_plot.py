@@ -1,0 +1,79 @@
+"""PNG plots for `edgeinfer bench` (matplotlib through _deps, Agg backend, written atomically)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Dict, Optional
+
+from .._deps import require
+
+
+def _pyplot():
+    mpl = require("matplotlib", feature="benchmark plots")
+    mpl.use("Agg")
+    return require("matplotlib.pyplot", feature="benchmark plots")
+
+
+def _save(fig, path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".edgeinfer-", suffix=".png", dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def plot_sweep(result: Dict[str, Any], path: str, *, title: str = "") -> str:
+    """P95 latency vs achieved throughput, one line per (batch, delay); the SLA as a horizontal line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    groups: Dict[tuple, list] = {}
+    for p in result["points"]:
+        groups.setdefault((p["batch"], p["max_delay_ms"]), []).append(p)
+    for (b, d), pts in sorted(groups.items()):
+        pts = sorted(pts, key=lambda p: p["throughput_fps"])
+        ax.plot([p["throughput_fps"] for p in pts], [p["p95_ms"] for p in pts], marker="o", label=f"batch {b}, delay {d:g} ms")
+    if result.get("sla_p95_ms") is not None:
+        ax.axhline(result["sla_p95_ms"], color="red", linestyle="--", label=f"SLA p95 {result['sla_p95_ms']:g} ms")
+    best = result.get("best")
+    if best:
+        ax.scatter([best["throughput_fps"]], [best["p95_ms"]], s=160, facecolors="none", edgecolors="black", label="best")
+    ax.set_xlabel("throughput (frames/s)")
+    ax.set_ylabel("P95 latency (ms)")
+    ax.set_title(title or "latency vs throughput")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_scenarios(report: Dict[str, Any], path: str, *, sla: Optional[float] = None) -> str:
+    """Per scenario: latency histogram (left) and latency over time (right)."""
+    plt = _pyplot()
+    names = list(report["scenarios"])
+    fig, axes = plt.subplots(len(names), 2, figsize=(10, 2.8 * len(names)), squeeze=False)
+    for row, name in enumerate(names):
+        series = report["scenarios"][name].get("series") or []
+        lat = [s[1] for s in series]
+        t = [s[0] for s in series]
+        axes[row][0].hist(lat, bins=40, color="tab:blue")
+        axes[row][0].set_title(f"{name}: latency distribution")
+        axes[row][0].set_xlabel("ms")
+        axes[row][1].plot(t, lat, ".", markersize=2)
+        axes[row][1].set_title(f"{name}: latency over time")
+        axes[row][1].set_xlabel("arrival (s)")
+        axes[row][1].set_ylabel("ms")
+        if sla is not None:
+            axes[row][0].axvline(sla, color="red", linestyle="--")
+            axes[row][1].axhline(sla, color="red", linestyle="--")
+    fig.tight_layout()
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
