@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from .manifest import ARTIFACT_KINDS, MANIFEST_NAME, SCHEMA_VERSION
 from .reader import Bundle, DeviceEntry, open_bundle, verify_checksums
+from .summary import placement_summary, summarize
 from .writer import BundleWriter
 
 __all__ = ["ARTIFACT_KINDS", "MANIFEST_NAME", "SCHEMA_VERSION", "Bundle", "BundleWriter", "DeviceEntry",
-           "open_bundle", "verify_checksums"]
+           "open_bundle", "placement_summary", "summarize", "verify_checksums"]

@@ -1,0 +1,86 @@
+"""`edgeinfer inspect`: what a bundle holds, per device (device-side: Python 3.8-clean)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import click
+
+from ._common import echo_json
+
+
+@click.command("inspect")
+@click.argument("bundle_path", metavar="BUNDLE", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Stable JSON (documented in docs/packaging.md).")
+@click.option("--nodes", is_flag=True, help="Also list every node's placement and reason.")
+def inspect(bundle_path: str, as_json: bool, nodes: bool) -> None:
+    """Show BUNDLE's model, per-device precision, placement, accuracy, artifacts, build commands and engines."""
+    from ..bundle import open_bundle, summarize
+
+    bundle = open_bundle(bundle_path)
+    summary = summarize(bundle)
+    if nodes:
+        for name in bundle.devices:
+            summary["devices"][name]["placement"]["nodes"] = bundle.device(name).placement.get("nodes", [])
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(render_text(summary))
+
+
+def render_text(s: Dict[str, Any]) -> str:
+    """Human-readable rendering of :func:`edgeinfer.bundle.summarize` output."""
+    m = s["model"]
+    ins = ", ".join(f"{t['name']} {t['shape']}" for t in m["inputs"])
+    outs = ", ".join(f"{t['name']} {t['shape']}" for t in m["outputs"])
+    lines = [
+        f"bundle    {s['bundle']} (schema {s['schema_version']}, edgeinfer {s['edgeinfer_version']}, created {s['created']})",
+        f"model     {m['name']}  {m['task']}/{m['output_layout']}  {ins} -> {outs}",
+        f"classes   {_names(list(m['class_names'].values()))}",
+        "artifacts",
+    ]
+    for a in s["artifacts"]:
+        lines.append(f"  {a['path']:<34} {a['size_bytes'] / 1e6:7.2f} MB  {', '.join(a['used_by'])}")
+    for name, d in s["devices"].items():
+        lines += _device_lines(name, d)
+    return "\n".join(lines)
+
+
+def _device_lines(name: str, d: Dict[str, Any]) -> List[str]:
+    jp, p = d["jetpack"], d["placement"]
+    lines = [
+        f"device {name} ({d['display_name']})",
+        f"  precision    {d['precision']}   JetPack {jp['jetpack']} (L4T {jp['l4t']}, TensorRT {jp['tensorrt']})",
+        f"  placement    {str(p['decision']).upper()}: {p['reason']}",
+        f"               nodes {p['dla_nodes']} DLA / {p['gpu_nodes']} GPU / {p['folded_nodes']} folded; "
+        f"DLA subgraphs {p['dla_subgraphs']}; transitions {p['transitions']}; DLA FLOPs {p['dla_flops_share']:.0%}",
+    ]
+    for r in p["top_reasons"][:3]:
+        lines.append(f"               {r['rule']} x{r['nodes']}: {r['example']}")
+    for n in p.get("nodes", []):
+        lines.append(f"      {n['device']:<6} {n['op']:<14} {n['name']}: {n['reason']}")
+    lines.append(f"  accuracy     {_kv(d['accuracy'])}")
+    if d["calibration"]:
+        lines.append(f"  calibration  {_kv(d['calibration'])}")
+    target = [k for k, r in d["recipes"].items() if r["tensorrt"] == jp["tensorrt"] and k.startswith(f"jp{jp['jetpack']}-")]
+    for key in target or list(d["recipes"])[-1:]:
+        lines.append(f"  trtexec      ({key}) {d['recipes'][key]['trtexec']}")
+    others = len(d["recipes"]) - len(target or list(d["recipes"])[-1:])
+    if others > 0:
+        lines.append(f"               + recipes for {others} other JetPack line(s) (see --json)")
+    if not d["engines"]:
+        lines.append(f"  engines      none yet (on the device: edgeinfer build BUNDLE --device {name})")
+    for e in d["engines"]:
+        actual = e["placement"]["actual"]
+        lines.append(f"  engine       {e['path']} ({(e['size_bytes'] or 0) / 1e6:.1f} MB); placement static "
+                     f"{e['placement']['static']['decision']}, actual {_kv(actual) if isinstance(actual, dict) else actual}")
+    return lines
+
+
+def _names(names: List[str]) -> str:
+    shown = ", ".join(names[:10]) or "-"
+    return shown + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
+
+
+def _kv(data: Dict[str, Any]) -> str:
+    flat = [f"{k}={v}" for k, v in data.items() if not isinstance(v, (dict, list))]
+    return ", ".join(flat) or "-"

@@ -1,0 +1,164 @@
+"""`package_model`: model file -> ONE bundle for one or more devices, sharing identical artifacts.
+
+Steps: resolve devices and per-device settings (fail fast) -> ingest (ONNX or Ultralytics .pt)
+-> static DLA placement per device -> INT8 (calibration once, Q/DQ ONNX once, a TensorRT
+calibration cache per TensorRT version) and/or FP16 ONNX -> build recipes per JetPack line ->
+write the bundle atomically -> optionally build engines (needs TensorRT, i.e. on the device).
+
+Example:
+    >>> from edgeinfer.packager import package_model
+    >>> package_model("shapes.onnx", devices="orin-nx-16gb,orin-nano-8gb", precision="int8",
+    ...               calib="data/images/val", out="out/shapes.bundle")        # doctest: +SKIP
+    PosixPath('out/shapes.bundle')
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..bundle import BundleWriter
+from ..errors import BundleError, QuantizeError
+from ..placement import plan_placement
+from .int8 import Int8Artifacts, make_fp16_artifact, make_int8_artifacts
+from .targets import CALIB_METHODS, Target, default_calib_method, resolve_target
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+Report = Callable[[str], None]
+
+
+def package_model(model_path: str | Path, *, devices: str | Sequence[str], precision: str | None = None,
+                  calib: str | Path | None = None, calib_method: str | None = None, val: str | Path | None = None,
+                  accuracy_budget: float | None = None, dla: str | int | None = None, imgsz: Any = None,
+                  batch: int = 1, dynamic: bool = False, jetpack: str | None = None, out: str | Path | None = None,
+                  force: bool = False, archive: bool = False, build: bool = False,
+                  progress: Progress | None = None, report: Report | None = None) -> Path:
+    """Package ``model_path`` for ``devices`` into one bundle and return its path.
+
+    Args:
+        devices: profile names or families ("orin-nx-16gb,orin-nano-8gb", "orin").
+        precision: fp16 | int8 | best | None (each profile's default).
+        calib: calibration images (dir, glob, video or .npy); required for INT8.
+        calib_method: entropy | minmax | percentile; default entropy if any device runs on the DLA, else minmax.
+        val: labelled validation set (YOLO layout / data.yaml) for the accuracy report and budget.
+        accuracy_budget: max allowed mAP50 drop of INT8 vs FP32 (layers are kept in float until it holds).
+        dla: auto | off | 0 | 1 | None (each profile's default).
+        jetpack: target JetPack line for placement/calibration cache (default: per device, see targets).
+        out: bundle directory (or .tar with ``archive``); default ``<model stem>.bundle`` here.
+        build: build engines into the bundle right away (needs TensorRT).
+        progress: called as ``progress(label, done, total)`` during calibration and accuracy steps.
+        report: called with one line per decision (device resolution, placement, artifacts).
+    """
+    say = report or (lambda line: log.info("%s", line))
+    targets = _resolve(devices, precision=precision, dla=dla, jetpack=jetpack, say=say)
+    dest = _destination(model_path, out, archive=archive, force=force)
+    _check_calibration_inputs(targets, calib, calib_method)
+    with tempfile.TemporaryDirectory(prefix="edgeinfer-package-") as work_dir:
+        work = Path(work_dir)
+        model = _ingest(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, work=work, say=say)
+        plans = {t.name: _plan(model.onnx_path, t, say) for t in targets}
+        int8 = None
+        if any(t.precision == "int8" for t in targets):
+            method = calib_method or default_calib_method(plans)
+            say(f"INT8: calibration method {method}" + ("" if calib_method else " (default: "
+                + ("a device runs on the DLA)" if method == "entropy" else "no device runs on the DLA)")))
+            int8 = make_int8_artifacts(model, calib=calib, method=method, val=val, budget=accuracy_budget,
+                                       trt_versions={t.jetpack.tensorrt for t in targets if t.precision == "int8"},
+                                       work=work, progress=progress)
+        fp16 = make_fp16_artifact(model, work) if any(t.precision == "fp16" for t in targets) else None
+        _write_bundle(dest, model, targets, plans, int8, fp16, force=force, archive=archive)
+    say(f"wrote {dest}")
+    if build:
+        from ..build import build_engines  # needs TensorRT: only imported when asked to build
+
+        build_engines(dest)
+    return dest
+
+
+def _resolve(devices: Any, *, precision: Any, dla: Any, jetpack: Any, say: Report) -> list[Target]:
+    from ..profiles import resolve_devices
+    from ..profiles.registry import explain_resolution
+
+    for term, names in explain_resolution(devices):
+        if [term] != names:
+            say(f"devices: {term} -> {', '.join(names)}")
+    targets = [resolve_target(p, precision=precision, dla=dla, jetpack=jetpack) for p in resolve_devices(devices)]
+    for t in targets:
+        say(f"{t.name}: {t.precision}, --dla {t.dla}, JetPack {t.jetpack.jetpack} / TensorRT {t.jetpack.tensorrt} "
+            f"({t.jetpack_reason})")
+    return targets
+
+
+def _destination(model_path: Any, out: Any, *, archive: bool, force: bool) -> Path:
+    dest = Path(out) if out is not None else Path(f"{Path(model_path).stem}.bundle" + (".tar" if archive else ""))
+    if dest.exists() and not force:
+        raise BundleError(f"{dest} already exists", hint="pass --force to replace it, or choose another -o")
+    return dest
+
+
+def _check_calibration_inputs(targets: list[Target], calib: Any, method: Any) -> None:
+    if method is not None and method not in CALIB_METHODS:
+        raise QuantizeError(f"unknown calibration method {method!r}", hint=f"use one of {', '.join(CALIB_METHODS)}")
+    int8 = [t.name for t in targets if t.precision == "int8"]
+    if not int8:
+        return
+    if calib is None:
+        raise QuantizeError(f"INT8 for {', '.join(int8)} needs calibration images, but no --calib was given",
+                            hint="pass --calib DIR (images, a glob, a video or .npy; ~100-500 representative frames) "
+                                 "or use --precision fp16")
+    text = str(calib)
+    if not any(ch in text for ch in "*?[") and not Path(text).exists():
+        raise QuantizeError(f"calibration set {text} does not exist", hint="check the --calib path")
+
+
+def _ingest(model_path: Any, *, imgsz: Any, batch: int, dynamic: bool, work: Path, say: Report) -> Any:
+    from ..model import load_model
+
+    model = load_model(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, workdir=work / "model")
+    info = model.info
+    say(f"model: {info.source} ({info.task}, layout {info.output_layout}, input {info.input.shape}, "
+        f"{info.num_classes} classes)")
+    return model
+
+
+def _plan(onnx_path: Path, target: Target, say: Report) -> Any:
+    plan = plan_placement(onnx_path, profile=target.profile, trt_version=target.jetpack.tensorrt, dla=target.dla,
+                          precision=target.precision)
+    counts = plan.counts()
+    say(f"{target.name}: placement {plan.decision.upper()} ({counts['dla']} DLA / {counts['gpu']} GPU nodes): {plan.reason}")
+    for warning in plan.warnings:
+        say(f"{target.name}: warning: {warning}")
+    return plan
+
+
+def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str, Any], int8: Int8Artifacts | None,
+                  fp16: Path | None, *, force: bool, archive: bool) -> None:
+    from ..build import make_build_recipes
+
+    info = model.info
+    shapes = {t.name: list(t.shape) for t in info.inputs}
+    with BundleWriter(dest, force=force, archive=archive) as writer:
+        writer.set_model(info=info.to_dict(), name=Path(info.source.split(":")[-1]).name,
+                         source_sha256=model.source_sha256)
+        for t in targets:
+            artifacts = {"onnx": writer.add_artifact(model.onnx_path)}
+            accuracy: dict[str, Any] = {"precision": t.precision, "measured": False}
+            calibration: dict[str, Any] = {}
+            if t.precision == "int8" and int8 is not None:
+                artifacts["qdq_onnx"] = writer.add_artifact(int8.qdq_path)
+                artifacts["calib_cache"] = writer.add_artifact(int8.caches[t.jetpack.tensorrt])
+                accuracy, calibration = dict(int8.report, precision="int8"), dict(int8.calibration)
+            if t.precision == "fp16" and fp16 is not None:
+                artifacts["fp16_onnx"] = writer.add_artifact(fp16)
+            plan = plans[t.name].to_dict()
+            recipes = make_build_recipes(profile=t.profile, precision=t.precision, artifacts=artifacts,
+                                         placement=plan, input_shapes=shapes, workspace_mb=t.profile.defaults.workspace_mb)
+            writer.add_device(
+                t.name, profile=t.profile.to_dict(), jetpack=t.jetpack.to_dict(), precision=t.precision,
+                artifacts=artifacts, placement=plan, recipes=recipes, accuracy=accuracy, calibration=calibration,
+                dla={"requested": t.dla, "decision": plan["decision"], "core": plan["dla_core"],
+                     "target_jetpack_reason": t.jetpack_reason},
+            )

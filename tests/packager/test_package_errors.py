@@ -1,0 +1,82 @@
+"""`edgeinfer package` bad input: one clear error line, exit 1, nothing written."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+
+def _conv_model(path, *, batch=1):
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 3, 3, 3)).astype(np.float32), name="w")
+    node = helper.make_node("Conv", ["images", "w"], ["out"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    relu = helper.make_node("Relu", ["out"], ["output0"], name="relu")
+    graph = helper.make_graph([node, relu], "g", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, 32, 32])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, 8, 32, 32])], initializer=[w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+@pytest.fixture()
+def model(tmp_path):
+    return _conv_model(tmp_path / "tiny.onnx")
+
+
+def _assert_clean_failure(result, out, *needles):
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in error_lines[0], error_lines[0]
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]
+
+
+def test_corrupt_onnx(run_cli, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage that is not protobuf")
+    out = tmp_path / "b.bundle"
+    r = run_cli("package", bad, "--device", "orin-nano-8gb", "--precision", "fp16", "-o", out)
+    _assert_clean_failure(r, out, "bad.onnx")
+
+
+def test_unknown_device(run_cli, model, tmp_path):
+    out = tmp_path / "b.bundle"
+    r = run_cli("package", model, "--device", "orin-nx-16", "-o", out)
+    _assert_clean_failure(r, out, "orin-nx-16", "did you mean")
+
+
+def test_int8_without_calibration(run_cli, model, tmp_path):
+    out = tmp_path / "b.bundle"
+    r = run_cli("package", model, "--device", "orin-nano-8gb", "--precision", "int8", "-o", out)
+    _assert_clean_failure(r, out, "needs calibration images", "--calib")
+
+
+def test_missing_calibration_set(run_cli, model, tmp_path):
+    out = tmp_path / "b.bundle"
+    r = run_cli("package", model, "--device", "orin-nano-8gb", "--precision", "int8", "--calib", tmp_path / "nope", "-o", out)
+    _assert_clean_failure(r, out, "does not exist")
+
+
+def test_dynamic_shapes_with_forced_dla(run_cli, tmp_path):
+    model = _conv_model(tmp_path / "dyn.onnx", batch="batch")
+    out = tmp_path / "b.bundle"
+    r = run_cli("package", model, "--device", "orin-nx-16gb", "--precision", "fp16", "--dynamic", "--dla", "0", "-o", out)
+    _assert_clean_failure(r, out, "dynamic input shapes")
+    assert "--imgsz" in r.stderr
+
+
+def test_forced_dla_core_missing_on_module(run_cli, model, tmp_path):
+    out = tmp_path / "b.bundle"
+    r = run_cli("package", model, "--device", "orin-nx-8gb", "--precision", "fp16", "--dla", "1", "-o", out)
+    _assert_clean_failure(r, out, "orin-nx-8gb has 1 DLA core")
+
+
+def test_existing_bundle_needs_force(run_cli, model, tmp_path):
+    out = tmp_path / "b.bundle"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = run_cli("package", model, "--device", "orin-nano-8gb", "--precision", "fp16", "-o", out)
+    assert r.returncode == 1 and "already exists" in r.stderr and "--force" in r.stderr
+    assert (out / "keep.txt").read_text() == "mine"
