@@ -20,7 +20,7 @@ from .recipe import make_build_recipe, make_build_recipes, recipe_key, trtexec_c
 
 _LAZY = {
     "select_engine": "selection",
-    "build_engines": "builder",
+    "build_engines": "bundle_build",
     "build_engine": "builder",
 }
 

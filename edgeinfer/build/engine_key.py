@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -108,8 +109,10 @@ def engine_key_for(*, profile: Any, jetpack: Any, tensorrt: str, precision: str,
 
 @dataclass(frozen=True)
 class EngineRecord:
-    """An engine in a bundle that matches the running device."""
+    """An engine in a bundle that matches the running device. ``bundle`` keeps an extracted
+    .tar bundle (and so ``path``) alive as long as the record is used."""
 
     path: Path
     key: EngineKey
     record: Dict[str, Any]
+    bundle: Any = dc_field(default=None, repr=False, compare=False)

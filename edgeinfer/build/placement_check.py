@@ -1,0 +1,106 @@
+"""Where the layers of a built engine ACTUALLY run (DLA or GPU), read from the engine inspector's
+JSON, next to the static placement plan, with the differences listed.
+
+How a layer is classified (TensorRT prints DLA regions as ``{ForeignNode[first...last]}``):
+  * "Reformatting CopyNode ..." layers are GPU reformats at DLA/GPU boundaries (counted apart);
+  * a LayerType mentioning "dla", or a ``{ForeignNode[...]}`` layer of a DLA build whose type is
+    not Myelin, runs on DLA (on GPU-only builds TensorRT's Myelin regions share that name style);
+  * anything else runs on the GPU.
+The ONNX nodes inside a layer come from its ``Metadata`` (``[ONNX Layer: name]``, TRT >= 8.6)
+when present, else from the fused name (``a + b``) or the ``first...last`` range expanded over
+the plan's node order. This heuristic is exercised on real engines only by the jetson tier.
+
+Example:
+    >>> info = {"Layers": [{"Name": "{ForeignNode[/c1.../c2]}", "LayerType": "DLA"},
+    ...                    {"Name": "/head", "LayerType": "Shuffle"}]}
+    >>> actual = node_devices(info, node_order=["/c1", "/act", "/c2", "/head"], dla_core=0)
+    >>> actual
+    {'/c1': 'dla', '/act': 'dla', '/c2': 'dla', '/head': 'gpu'}
+    >>> compare_placement({"nodes": [{"name": "/c1", "device": "dla"}, {"name": "/head", "device": "dla"}]},
+    ...                   actual)["differences"]
+    [{'node': '/head', 'planned': 'dla', 'actual': 'gpu'}]
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+_FOREIGN = re.compile(r"^\{ForeignNode\[(.*)\]\}$", re.S)
+_ONNX_META = re.compile(r"\[ONNX Layer: ([^\]]+)\]")
+
+
+def classify_layer(layer: Any, *, dla_core: Optional[int]) -> str:
+    """"dla", "gpu" or "reformat" for one inspector layer entry (dict in DETAILED mode, str otherwise)."""
+    name = str(layer.get("Name", "")) if isinstance(layer, Mapping) else str(layer)
+    kind = str(layer.get("LayerType", "")) if isinstance(layer, Mapping) else ""
+    if name.startswith("Reformatting CopyNode") or kind.lower() == "reformat":
+        return "reformat"
+    if "dla" in kind.lower():
+        return "dla"
+    if dla_core is not None and _FOREIGN.match(name) and "myelin" not in kind.lower():
+        return "dla"
+    return "gpu"
+
+
+def layer_nodes(layer: Any, node_order: Sequence[str]) -> List[str]:
+    """The ONNX node names a (possibly fused) inspector layer covers."""
+    if isinstance(layer, Mapping) and layer.get("Metadata"):
+        found = _ONNX_META.findall(str(layer["Metadata"]))
+        if found:
+            return found
+    name = str(layer.get("Name", "")) if isinstance(layer, Mapping) else str(layer)
+    match = _FOREIGN.match(name)
+    if match:
+        first, _, last = match.group(1).partition("...")
+        if first in node_order and last in node_order:
+            start, end = node_order.index(first), node_order.index(last)
+            return list(node_order[start:end + 1])
+        return [n for n in (first, last) if n]
+    return [part.strip() for part in name.split(" + ") if part.strip()]
+
+
+def node_devices(layer_info: Mapping[str, Any], *, node_order: Sequence[str], dla_core: Optional[int]) -> Dict[str, str]:
+    """ONNX node name -> "dla"/"gpu" for every node the engine's layers mention."""
+    devices: Dict[str, str] = {}
+    for layer in layer_info.get("Layers", []) or []:
+        where = classify_layer(layer, dla_core=dla_core)
+        if where == "reformat":
+            continue
+        for node in layer_nodes(layer, node_order):
+            devices[node] = where
+    return devices
+
+
+def planned_devices(placement: Mapping[str, Any]) -> Dict[str, str]:
+    """ONNX node name -> "dla"/"gpu" from a PlacementPlan dict's ``nodes`` list."""
+    nodes = placement.get("nodes") or []
+    return {str(n["name"]): str(n.get("device", "gpu")).lower() for n in nodes if isinstance(n, Mapping) and "name" in n}
+
+
+def compare_placement(placement: Mapping[str, Any], actual: Mapping[str, str]) -> Dict[str, Any]:
+    """Planned vs actual per node, with counts and the list of nodes where they differ."""
+    planned = planned_devices(placement)
+    differences = [{"node": node, "planned": want, "actual": actual[node]}
+                   for node, want in planned.items() if node in actual and actual[node] != want]
+    return {
+        "planned": _counts(planned), "actual": _counts(actual),
+        "differences": differences,
+        "not_reported": sorted(n for n in planned if n not in actual),  # folded constants, or names TRT changed
+    }
+
+
+def summarize_layers(layer_info: Mapping[str, Any], *, dla_core: Optional[int]) -> List[Dict[str, str]]:
+    """Compact per-layer list for the manifest: name, type, where it runs."""
+    out = []
+    for layer in layer_info.get("Layers", []) or []:
+        name = str(layer.get("Name", "")) if isinstance(layer, Mapping) else str(layer)
+        kind = str(layer.get("LayerType", "")) if isinstance(layer, Mapping) else ""
+        out.append({"name": name, "type": kind, "device": classify_layer(layer, dla_core=dla_core)})
+    return out
+
+
+def _counts(devices: Mapping[str, str]) -> Dict[str, int]:
+    counts = {"dla": 0, "gpu": 0}
+    for where in devices.values():
+        counts[where] = counts.get(where, 0) + 1
+    return counts
