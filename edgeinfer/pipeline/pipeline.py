@@ -179,6 +179,11 @@ class Pipeline:
         return self._started and not self._finished.is_set()
 
     @property
+    def metrics_url(self) -> Optional[str]:
+        """Where the Prometheus endpoint listens (``metrics_port=0`` picks a free port)."""
+        return f"http://{self._metrics_host}:{self._metrics.port}/metrics" if self._metrics is not None else None
+
+    @property
     def error(self) -> Optional[BaseException]:
         return self._error
 

@@ -186,3 +186,20 @@ def test_bad_inputs_are_clear_errors(mean_onnx, tmp_path):
     with pytest.raises(SourceError, match="cannot decode"):
         with Pipeline(OrtMeanModel(mean_onnx), sources=[broken], telemetry=None) as p:
             list(p)
+
+
+def test_stats_metrics_endpoint_and_status_line(mean_onnx, levels_video):
+    import urllib.request
+
+    from edgeinfer.pipeline.stats import status_line
+
+    with Pipeline(OrtMeanModel(mean_onnx), sources=[levels_video], metrics_port=0, telemetry="auto") as p:
+        results = list(p)
+        body = urllib.request.urlopen(p.metrics_url, timeout=10).read().decode()
+        stats = p.stats()
+    assert len(results) == 60 and "edgeinfer_frames_out_total 60" in body
+    line = status_line(stats)
+    assert "frames 60" in line and "FPS" in line
+    assert stats["telemetry"]["source"] == "not available" and stats["telemetry"]["fps_per_watt"] is None
+    for stage in ("capture", "queue", "infer", "end_to_end"):
+        assert stats["latency"][stage]["p95_ms"] is not None
