@@ -7,7 +7,14 @@ import pytest
 from edgeinfer.errors import SinkError, SourceError
 from edgeinfer.pipeline import sinks as sinks_mod
 from edgeinfer.pipeline.sources import SourceUnavailable, open_reader, opencv_has_gstreamer
-from edgeinfer.pipeline.uri import csi_pipeline, describe_target, parse_sink, parse_source, rtsp_pipeline, v4l2_pipeline
+from edgeinfer.pipeline.uri import (
+    csi_pipeline,
+    describe_target,
+    parse_sink,
+    parse_source,
+    rtsp_pipeline,
+    v4l2_pipeline,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
