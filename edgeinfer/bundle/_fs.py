@@ -47,6 +47,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, str(target))
     except BaseException:
         _unlink_quietly(tmp)
@@ -60,10 +61,23 @@ def atomic_copy(src: PathLike, dst: PathLike) -> None:
     os.close(fd)
     try:
         shutil.copyfile(str(src), tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, str(target))
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+def umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def file_mode() -> int:
+    """What a plain open() would create: mkstemp's 0600 would hide a shared bundle from other users."""
+    return 0o666 & ~umask()
 
 
 def _unlink_quietly(path: str) -> None:

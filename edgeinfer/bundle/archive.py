@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import BundleError
+from ._fs import file_mode
 from .manifest import MANIFEST_NAME
 
 
@@ -35,6 +36,7 @@ def pack_archive(bundle_dir: Path, archive: Path) -> None:
             for path in sorted(p for p in bundle_dir.rglob("*") if p.is_file()):
                 rel = path.relative_to(bundle_dir).as_posix()
                 tar.add(str(path), arcname=f"{_top_name(archive)}/{rel}", recursive=False)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, str(archive))
     except BaseException:
         try:

@@ -88,9 +88,13 @@ def placement_summary(plan: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _engine(record: Dict[str, Any], plan: Dict[str, Any]) -> Dict[str, Any]:
-    static = {"decision": plan.get("decision"), "dla_core": plan.get("dla_core"),
-              "dla_nodes": (plan.get("summary") or {}).get("dla", 0), "dla_subgraphs": plan.get("dla_subgraphs", 0)}
+    summary = plan.get("summary") or {}
+    static = {"decision": plan.get("decision"), "dla_core": plan.get("dla_core"), "dla": summary.get("dla", 0),
+              "gpu": summary.get("gpu", 0), "dla_subgraphs": plan.get("dla_subgraphs", 0)}
+    built = record.get("placement") if isinstance(record.get("placement"), dict) else {}
     return {
         "path": record.get("path"), "sha256": record.get("sha256"), "size_bytes": record.get("size_bytes"),
-        "key": record.get("key"), "placement": {"static": static, "actual": record.get("placement")},
+        "key": record.get("key"), "tensorrt_version": record.get("tensorrt_version"), "built_at": record.get("built_at"),
+        "placement": {"static": static, "actual": built.get("actual"), "differences": built.get("differences", []),
+                      "not_reported": len(built.get("not_reported", []))},
     }

@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional, Union
 
 from .. import __version__
 from ..errors import BundleError
-from ._fs import atomic_write_bytes, sha256_file
+from ._fs import atomic_write_bytes, sha256_file, umask
 from .archive import pack_archive
 from .manifest import ARTIFACT_KINDS, MANIFEST_NAME, SCHEMA_VERSION, dump_manifest
 
@@ -49,6 +49,7 @@ class BundleWriter:
         _sweep_stale_partials(self.target)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-{os.getpid()}-",
                                           dir=str(self.target.parent)))
+        os.chmod(str(self._tmp), 0o777 & ~umask())  # mkdtemp makes it 0700; a bundle is meant to be shared
         (self._tmp / ARTIFACTS_DIR).mkdir()
         return self
 

@@ -70,9 +70,11 @@ def _device_lines(name: str, d: Dict[str, Any]) -> List[str]:
     if not d["engines"]:
         lines.append(f"  engines      none yet (on the device: edgeinfer build BUNDLE --device {name})")
     for e in d["engines"]:
-        actual = e["placement"]["actual"]
-        lines.append(f"  engine       {e['path']} ({(e['size_bytes'] or 0) / 1e6:.1f} MB); placement static "
-                     f"{e['placement']['static']['decision']}, actual {_kv(actual) if isinstance(actual, dict) else actual}")
+        pl = e["placement"]
+        actual = _kv(pl["actual"]) if isinstance(pl["actual"], dict) else "not recorded"
+        lines.append(f"  engine       {e['path']} ({(e['size_bytes'] or 0) / 1e6:.1f} MB, TensorRT {e['tensorrt_version']})")
+        lines.append(f"               placement static: {pl['static']['decision']} ({pl['static']['dla']} DLA / "
+                     f"{pl['static']['gpu']} GPU nodes); actual: {actual}; {len(pl['differences'])} node(s) differ")
     return lines
 
 

@@ -39,7 +39,7 @@ def make_int8_artifacts(model: Any, *, calib: Any, method: str, val: Any, budget
     """Calibrate once, then write the Q/DQ ONNX and one calibration cache per TensorRT version."""
     from .. import quantize as q
 
-    data = q.load_calibration_images(calib, model.info, max_images=MAX_CALIB_IMAGES)
+    data = q.load_calibration_images(calib, model.info, max_images=MAX_CALIB_IMAGES, progress=progress)
     if len(data) == 0:
         raise QuantizeError(f"calibration set {calib} holds no images", hint="point --calib at a folder of images")
     calibration = {"method": method, "images": int(len(data)), "source": Path(str(calib)).name,

@@ -68,6 +68,10 @@ def test_round_trip_reads_back_what_was_written(tmp_path):
         bundle.artifact_path("orin-nano-8gb", "calib_cache")
     with pytest.raises(BundleError, match="no entry for device 'xavier-nx'"):
         bundle.device("xavier-nx")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (bundle.root.stat().st_mode & 0o777) == 0o777 & ~umask  # not mkdtemp's private 0700
+    assert ((bundle.root / "manifest.yaml").stat().st_mode & 0o777) == 0o666 & ~umask
 
 
 def test_identical_artifacts_are_stored_once_and_shared(tmp_path):
