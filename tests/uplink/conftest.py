@@ -1,0 +1,225 @@
+"""Real receivers for the uplink tests: a stdlib HTTP server with failure modes, and Mosquitto.
+
+Both de-duplicate by idempotency key, the way a real ingest service would.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+class Receiver:
+    """HTTP ingest endpoint. mode: "ok", "error" (500), "hang" (never answers), "slow" (delay then ok).
+
+    ``by_key`` holds the first envelope seen per idempotency key; ``arrivals`` the keys in arrival order
+    (duplicates included); ``requests`` counts POSTs; ``headers`` the last request's headers.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.mode = "ok"
+        self.slow_s = 0.05
+        self.lock = threading.Lock()
+        self.by_key: Dict[str, dict] = {}
+        self.arrivals: List[str] = []
+        self.requests = 0
+        self.hanging = 0
+        self.headers: Dict[str, str] = {}
+        self.fail_every = 0  # >0: answer 500 to every n-th request (flaky server)
+        self.reject_if = None  # callable(envelope) -> True to answer 400 for a batch holding it
+        self.release = threading.Event()
+        self.conns: List[socket.socket] = []  # open keep-alive connections, cut on stop()
+        self.server = None
+        self.url = f"http://127.0.0.1:{self.port}/ingest"
+
+    def _handler(self):
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep pytest output clean
+                pass
+
+            def setup(self):
+                super().setup()
+                with receiver.lock:
+                    receiver.conns.append(self.connection)
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.requests += 1
+                    receiver.headers = dict(self.headers)
+                    flaky = receiver.fail_every and receiver.requests % receiver.fail_every == 0
+                mode = "error" if flaky else receiver.mode
+                if mode == "hang":
+                    with receiver.lock:
+                        receiver.hanging += 1
+                    receiver.release.wait(60)
+                    return
+                if mode == "slow":
+                    time.sleep(receiver.slow_s)
+                if mode == "error":
+                    return self._answer(500, b"boom")
+                if self.headers.get("Content-Encoding") == "gzip":
+                    raw = gzip.decompress(raw)
+                records = json.loads(raw)["records"]
+                if receiver.reject_if and any(receiver.reject_if(r) for r in records):
+                    return self._answer(400, b"bad record")
+                with receiver.lock:
+                    for env in records:
+                        receiver.arrivals.append(env["key"])
+                        receiver.by_key.setdefault(env["key"], env)
+                self._answer(200, b'{"ok":true}')
+
+            def _answer(self, code, body):
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+    def start(self) -> "Receiver":
+        self.release.clear()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until start() again (same port)."""
+        if self.server is not None:
+            self.release.set()
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+            with self.lock:
+                conns, self.conns = self.conns, []
+            for conn in conns:  # a stopped server must not keep serving kept-alive connections
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def values(self, field: str = "n") -> List[int]:
+        with self.lock:
+            return [env["record"][field] for env in self.by_key.values()]
+
+
+@pytest.fixture()
+def receiver():
+    rec = Receiver().start()
+    yield rec
+    rec.stop()
+
+
+class Broker:
+    """Mosquitto on 127.0.0.1 with persistence, so a graceful restart keeps subscriber sessions."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.dir = workdir
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {workdir}/\nautosave_interval 1\nmax_queued_messages 0\n"
+        )
+        self.proc = None
+
+    def start(self) -> "Broker":
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        if not wait_until(self._listening, 10):
+            raise RuntimeError("mosquitto did not start")
+        return self
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()  # SIGTERM: mosquitto saves its persistence file
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            self.proc = None
+
+
+class Subscriber:
+    """QoS 1 subscriber with a persistent session (clean_session=False) that de-duplicates by key."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.lock = threading.Lock()
+        self.by_key: Dict[str, dict] = {}
+        self.arrivals: List[str] = []
+        self.subscribed = threading.Event()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}", clean_session=False)
+        c.reconnect_delay_set(min_delay=0.1, max_delay=0.5)
+        c.on_connect = lambda client, u, f, rc, p: (client.subscribe(topic, qos=1), self.subscribed.set())
+        c.on_message = self._on_message
+        c.connect("127.0.0.1", port, keepalive=10)
+        c.loop_start()
+        self.client = c
+        if not self.subscribed.wait(10):
+            raise RuntimeError("subscriber did not connect")
+        time.sleep(0.2)  # let SUBACK land before anything is published
+
+    def _on_message(self, client, userdata, msg):
+        env = json.loads(msg.payload)
+        with self.lock:
+            self.arrivals.append(env["key"])
+            self.by_key.setdefault(env["key"], env)
+
+    def values(self, field: str = "n") -> List[int]:
+        with self.lock:
+            return [env["record"][field] for env in self.by_key.values()]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture()
+def broker(tmp_path):
+    if not Path(MOSQUITTO).exists():
+        pytest.fail(f"mosquitto not found at {MOSQUITTO}: apt-get install mosquitto")
+    b = Broker(tmp_path).start()
+    yield b
+    b.stop()
