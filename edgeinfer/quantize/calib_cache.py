@@ -1,0 +1,137 @@
+"""TensorRT's native INT8 calibration cache (implicit quantization; the only INT8 route to DLA on JetPack 5/6).
+
+Format (facts §5.1, checked against NVIDIA's readers/writers):
+
+* line 1: ``TRT-<NV_TENSORRT_VERSION>-<algorithm>``, e.g. ``TRT-8600-EntropyCalibration2``;
+* then one line per tensor: ``<tensor name>: <hex>``, where hex is the IEEE-754 float32 *bit
+  pattern* of the scale ``amax / 127``, printed as a big-endian uint32 (``images: 3c00f9f4`` ↔
+  scale 0.0078721 ↔ amax 1.0 for a 0..1 input). ModelOpt reads it with
+  ``struct.unpack("!f", bytes.fromhex(h))``; cuDLA-samples writes it with leading zeros dropped,
+  so the reader pads back to 8 digits.
+
+Version number: TensorRT defines ``NV_TENSORRT_VERSION`` as ``major*1000 + minor*100 + patch``
+up to 8.x (``NvInfer.h``: ``kNV_TENSORRT_VERSION_IMPL``; 8.6.0 → 8600, 8.5.1 → 8501 as in the
+examples -- *not* major*100+minor*10+patch, which would give 851) and as
+``major*10000 + minor*100 + patch`` from 10.x on (``NvInferVersion.h``:
+``NV_TENSORRT_VERSION_INT``; 10.3.0 → 100300).
+
+Algorithm names are TensorRT's ``CalibrationAlgoType`` spellings. The header should name the
+calibrator that will *read* the cache on the device (TensorRT recalibrates rather than trust a
+cache written for another algorithm), so ``algorithm`` can be given explicitly; by default it
+follows the method: entropy → ``EntropyCalibration2`` (the DLA calibrator), minmax →
+``MinMaxCalibration``, percentile → ``EntropyCalibration2`` (TensorRT has no percentile
+calibrator; the entropy one is the one DLA builds use).
+
+Example:
+    >>> text = write_trt_calibration_cache({"images": 1.0}, trt_version="8.6", method="entropy")
+    >>> text.splitlines()
+    ['TRT-8600-EntropyCalibration2', 'images: 3c010204']
+    >>> round(parse_trt_calibration_cache(text).amax["images"], 6)
+    1.0
+"""
+from __future__ import annotations
+
+import math
+import re
+import struct
+from dataclasses import dataclass, field
+
+from ..errors import QuantizeError
+
+ALGORITHMS = ("EntropyCalibration2", "MinMaxCalibration", "EntropyCalibration", "LegacyCalibration")
+_METHOD_ALGORITHM = {"entropy": "EntropyCalibration2", "minmax": "MinMaxCalibration", "percentile": "EntropyCalibration2"}
+# A tensor that was constant 0 on all calibration data still needs a positive scale.
+_MIN_AMAX = 1e-6
+
+
+def trt_version_number(version: str) -> int:
+    """``"8.6"`` → 8600, ``"8.5.2"`` → 8502, ``"10.3"`` → 100300, ``"10.3.0.30"`` → 100300.
+
+    Example:
+        >>> trt_version_number("8.5.2"), trt_version_number("10.3")
+        (8502, 100300)
+    """
+    m = re.fullmatch(r"\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:\.\d+)*\s*", str(version))
+    if not m:
+        raise QuantizeError(f"bad TensorRT version {version!r}", hint="use a dotted version such as 8.5.2 or 10.3")
+    major, minor, patch = (int(g) if g else 0 for g in m.groups())
+    if major >= 10:
+        return major * 10000 + minor * 100 + patch
+    return major * 1000 + minor * 100 + patch
+
+
+def scale_to_hex(scale: float) -> str:
+    """float32 bits of ``scale`` as 8 big-endian hex digits (``0.0078721`` → ``3c00f9f4``)."""
+    return struct.pack(">f", scale).hex()
+
+
+def hex_to_scale(text: str) -> float:
+    """Inverse of :func:`scale_to_hex`; accepts writers that drop leading zeros."""
+    digits = text.strip().lower()
+    if digits.startswith("0x"):
+        digits = digits[2:]
+    if not re.fullmatch(r"[0-9a-f]{1,8}", digits):
+        raise QuantizeError(f"bad calibration scale {text!r}", hint="each line must be '<tensor>: <8 hex digits>'")
+    return struct.unpack(">f", bytes.fromhex(digits.zfill(8)))[0]
+
+
+def write_trt_calibration_cache(ranges: dict[str, float], *, trt_version: str = "10.3", method: str = "entropy",
+                                algorithm: str | None = None) -> str:
+    """The cache text for per-tensor ``amax`` values (from :func:`edgeinfer.quantize.compute_ranges`).
+
+    Tensor names must be the ones TensorRT's ONNX parser gives (ONNX value names; see ``ranges``).
+
+    Example:
+        >>> write_trt_calibration_cache({"x": 127.0}, trt_version="10.3", method="minmax").splitlines()
+        ['TRT-100300-MinMaxCalibration', 'x: 3f800000']
+    """
+    algo = algorithm or _METHOD_ALGORITHM.get(method)
+    if algo not in ALGORITHMS:
+        raise QuantizeError(f"unknown calibration method/algorithm {algorithm or method!r}",
+                            hint=f"use method entropy, minmax or percentile, or algorithm one of {', '.join(ALGORITHMS)}")
+    if not ranges:
+        raise QuantizeError("no tensor ranges to write", hint="run calibration first (compute_ranges)")
+    lines = [f"TRT-{trt_version_number(trt_version)}-{algo}"]
+    for name, amax in ranges.items():
+        if not math.isfinite(amax):
+            raise QuantizeError(f"tensor {name!r} has a non-finite range ({amax})",
+                                hint="check the calibration images (NaN/inf inputs) or the model")
+        lines.append(f"{name}: {scale_to_hex(max(abs(float(amax)), _MIN_AMAX) / 127.0)}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class TrtCalibrationCache:
+    """A parsed cache: version number, algorithm, per-tensor scales (``amax = scale × 127``)."""
+
+    version: int
+    algorithm: str
+    scales: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def amax(self) -> dict[str, float]:
+        return {k: v * 127.0 for k, v in self.scales.items()}
+
+
+def parse_trt_calibration_cache(text: str) -> TrtCalibrationCache:
+    """Read a TensorRT calibration cache (ours or NVIDIA's) back.
+
+    Example:
+        >>> c = parse_trt_calibration_cache("TRT-8501-EntropyCalibration2\\nimages: 3c00f9f4\\n")
+        >>> c.version, round(c.scales["images"], 7)
+        (8501, 0.0078721)
+    """
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    header = re.fullmatch(r"TRT-(\d+)-(\w+)", lines[0]) if lines else None
+    if not header:
+        raise QuantizeError("not a TensorRT calibration cache (first line must be 'TRT-<version>-<algorithm>')",
+                            hint="ONNX Runtime's calibration.cache is a different format; write one with "
+                                 "write_trt_calibration_cache")
+    scales: dict[str, float] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        name, sep, value = line.rpartition(":")  # tensor names may contain ':'; the hex never does
+        if not sep or not name.strip():
+            raise QuantizeError(f"calibration cache line {number} is malformed: {line!r}",
+                                hint="each line must be '<tensor>: <hex scale>'")
+        scales[name.strip()] = hex_to_scale(value)
+    return TrtCalibrationCache(int(header.group(1)), header.group(2), scales)

@@ -1,0 +1,177 @@
+"""Explicit-quantization (Q/DQ) INT8 ONNX: TensorRT 10 GPU INT8 and the only INT8 route on TensorRT 11.
+
+Recipe (offline-toolchain §4: Conv-only kept mAP, quantizing every op gave mAP 0):
+symmetric INT8 (zero point 0, what TensorRT requires), per-channel weights, Q/DQ only on the
+backbone/neck convolutions, the decode head left in float. Built with ONNX Runtime's
+``quantize_static`` (QDQ, QInt8/QInt8, ``op_types_to_quantize=["Conv"]``), fed the ranges from
+:func:`compute_ranges` through ORT's calibration-cache JSON so the Q/DQ scales and the TensorRT
+calibration cache come from the same numbers and the accuracy gate can re-quantize with other
+exclusions without calibrating again.
+
+Which nodes are "the decode head" is found structurally, not by name (see :func:`decode_nodes`):
+walk back from every graph output through non-Conv nodes; a Conv reached that way is *decode*
+when its input comes through a Softmax (YOLOv8/11's DFL: a fixed arange(16) 1×1 conv) and the
+walk continues through it; any other Conv is the last learned prediction layer and the walk stops.
+For YOLO11 that collects DFL/Softmax/box decode/Concat/Sigmoid of ``/model.23/`` and leaves the
+learned cv2/cv3 convolutions to the quantizer (the accuracy gate keeps them in float when they
+prove sensitive). For a generic model it collects only the non-Conv tail after the last Convs.
+
+Example:
+    >>> r = make_qdq_onnx("yolo11n.onnx", "yolo11n.int8.qdq.onnx", ranges=amax)   # doctest: +SKIP
+    >>> len(r.quantized), r.excluded[:1]                                         # doctest: +SKIP
+    (87, ['/model.23/dfl/conv/Conv'])
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .._deps import require
+from ..errors import QuantizeError
+from .ranges import Progress, compute_ranges
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QdqResult:
+    """The Q/DQ model written and which Conv nodes are INT8 vs kept in float."""
+
+    path: Path
+    quantized: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    decode: list[str] = field(default_factory=list)  # the decode-head nodes found structurally
+
+
+def _producers(model: Any) -> dict[str, Any]:
+    return {out: node for node in model.graph.node for out in node.output}
+
+
+def _through_softmax(node: Any, producers: dict[str, Any], limit: int = 6) -> bool:
+    """Does the data input of ``node`` come from a Softmax within a few non-Conv hops?"""
+    current = producers.get(node.input[0]) if node.input else None
+    for _ in range(limit):
+        if current is None or current.op_type == "Conv":
+            return False
+        if current.op_type == "Softmax":
+            return True
+        current = producers.get(current.input[0]) if current.input else None
+    return False
+
+
+def decode_nodes(model: Any) -> tuple[list[str], list[str]]:
+    """(decode-head node names, last learned Conv names feeding it). See the module docstring."""
+    producers = _producers(model)
+    decode: list[str] = []
+    boundary: list[str] = []
+    seen: set[str] = set()
+    stack = [producers[o.name] for o in model.graph.output if o.name in producers]
+    while stack:
+        node = stack.pop()
+        key = node.name or node.output[0]
+        if key in seen:
+            continue
+        seen.add(key)
+        if node.op_type == "Conv" and not _through_softmax(node, producers):
+            boundary.append(node.name)
+            continue
+        decode.append(node.name)
+        stack.extend(producers[i] for i in node.input if i in producers)
+    return decode, boundary
+
+
+def conv_nodes(model: Any) -> list[str]:
+    return [n.name for n in model.graph.node if n.op_type == "Conv"]
+
+
+def make_qdq_onnx(onnx_path: str | Path, out_path: str | Path, *, ranges: dict[str, float] | None = None,
+                  data: Any = None, info: Any = None, exclude: Iterable[str] = (), method: str = "minmax",
+                  progress: Progress | None = None) -> QdqResult:
+    """Write a symmetric per-channel INT8 Q/DQ ONNX of ``onnx_path`` to ``out_path``.
+
+    Args:
+        ranges: amax per tensor from :func:`compute_ranges` (preferred: reuse them), or
+        data: calibration array (N,C,H,W) to compute ``method`` ranges from here.
+        info: the model's ModelInfo (kept for the caller's symmetry; the head is found structurally).
+        exclude: extra Conv node names to keep in float (the accuracy gate's sensitive layers).
+
+    Example:
+        >>> make_qdq_onnx("m.onnx", "m.qdq.onnx", data=calib).quantized[:2]     # doctest: +SKIP
+        ['/model.0/conv/Conv', '/model.1/conv/Conv']
+    """
+    onnx = require("onnx")
+    if ranges is None:
+        if data is None:
+            raise QuantizeError("make_qdq_onnx needs ranges or calibration data", hint="pass ranges= or data=")
+        ranges = compute_ranges(onnx_path, data, method=method, progress=progress)
+    model = onnx.load(str(onnx_path))
+    decode, _ = decode_nodes(model)
+    convs = conv_nodes(model)
+    unknown = sorted(set(exclude) - set(convs) - set(decode))
+    if unknown:
+        raise QuantizeError(f"cannot exclude unknown nodes {unknown[:3]}", hint="use Conv node names of this model")
+    excluded_convs = [c for c in convs if c in set(exclude) or c in set(decode)]
+    out_path = Path(out_path)
+    _quantize(Path(onnx_path), out_path, ranges, nodes_to_exclude=sorted(set(decode) | set(exclude)))
+    quantized = [c for c in convs if c not in set(excluded_convs)]
+    log.info("Q/DQ INT8: %d Conv quantized, %d kept in float, %d decode nodes", len(quantized),
+             len(excluded_convs), len(decode))
+    return QdqResult(path=out_path, quantized=quantized, excluded=excluded_convs, decode=decode)
+
+
+def _quantize(src: Path, out_path: Path, ranges: dict[str, float], *, nodes_to_exclude: list[str]) -> None:
+    q = require("onnxruntime.quantization", feature="INT8 Q/DQ quantization")
+    from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = TensorsData(q.CalibrationMethod.MinMax,
+                          {k: TensorData(lowest=_f32(-v), highest=_f32(v)) for k, v in ranges.items()})
+    fd, tmp_out = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    os.close(fd)
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgeinfer-qdq-") as tmp:
+            cache = Path(tmp) / "ranges.json"
+            save_tensors_data(tensors, cache)
+            q.quantize_static(
+                str(src), tmp_out, calibration_data_reader=None, quant_format=q.QuantFormat.QDQ,
+                op_types_to_quantize=["Conv"], per_channel=True, reduce_range=False,
+                activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+                nodes_to_exclude=nodes_to_exclude, calibrate_method=q.CalibrationMethod.MinMax,
+                calibration_cache_path=str(cache),
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                               # Q/DQ on Conv inputs only (TensorRT fuses the rest); a Q/DQ on the last
+                               # head Conv outputs would feed INT8 logits into the float decode.
+                               "OpTypesToExcludeOutputQuantization": ["Conv"]},
+            )
+        _validate(Path(tmp_out))
+        os.replace(tmp_out, out_path)
+    except QuantizeError:
+        Path(tmp_out).unlink(missing_ok=True)
+        raise
+    except Exception as exc:
+        Path(tmp_out).unlink(missing_ok=True)
+        raise QuantizeError(f"Q/DQ quantization failed: {str(exc).splitlines()[0][:300]}",
+                            hint="try --precision fp16, or report the model") from exc
+
+
+def _f32(v: float) -> Any:
+    np = require("numpy")
+    return np.array(v, dtype=np.float32)
+
+
+def _validate(path: Path) -> None:
+    """The Q/DQ model must pass the checker and run on ONNX Runtime before anyone ships it."""
+    onnx = require("onnx")
+    ort = require("onnxruntime")
+    np = require("numpy")
+    onnx.checker.check_model(str(path))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {}
+    for inp in sess.get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+        feeds[inp.name] = np.zeros(shape, np.float32)
+    sess.run(None, feeds)

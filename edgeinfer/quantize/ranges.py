@@ -1,0 +1,157 @@
+"""Per-tensor activation ranges (amax) on the host, with ONNX Runtime's calibrators (no TensorRT).
+
+Which names: TensorRT's ONNX parser names every network input after the ONNX graph input
+(``images``) and every layer-output ITensor after the ONNX *value* (tensor) name that node
+produces (``/model.0/act/Mul_output_0``) -- the names seen in NVIDIA's own caches (facts §5.1:
+``images: 3c00f9f4`` in cuDLA-samples' cache, ``/model.0/act/Mul_output_0``-style entries in
+ModelOpt/qdq-translator output). So the keys here are ONNX value names: the graph input(s) and
+every float tensor a node produces, which is what ``create_calibrator`` with no op filter
+selects. TensorRT ignores names it does not have after fusion, and a DLA region needs a scale on
+every tensor it keeps, hence "every tensor".
+
+Methods: ``minmax`` (max |x| seen), ``entropy`` (KL-optimal threshold on a histogram, TensorRT's
+EntropyCalibration2 idea; the DLA default), ``percentile`` (99.999th percentile of |x|).
+
+Example:
+    >>> amax = compute_ranges("model.onnx", calib, method="minmax")      # doctest: +SKIP
+    >>> amax["images"]                                                 # doctest: +SKIP
+    1.0
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from .._deps import require
+from ..errors import QuantizeError
+from .histogram import AbsHistograms
+
+log = logging.getLogger(__name__)
+
+METHODS = ("entropy", "minmax", "percentile")
+Progress = Callable[[str, int, int], None]
+
+
+class _ArrayReader:
+    """ORT CalibrationDataReader over one slice of the calibration array."""
+
+    def __init__(self, input_name: str, batches: list[Any]) -> None:
+        self._items = iter([{input_name: b} for b in batches])
+
+    def get_next(self) -> dict | None:
+        return next(self._items, None)
+
+
+def model_batch(onnx_path: str | Path) -> tuple[str, int | None]:
+    """(first input name, static batch or None) of a model."""
+    onnx = require("onnx")
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+    first = next(i for i in model.graph.input if i.name not in inits)
+    d0 = first.type.tensor_type.shape.dim[0] if first.type.tensor_type.shape.dim else None
+    return first.name, (int(d0.dim_value) if d0 is not None and d0.dim_value > 0 else None)
+
+
+def split_batches(data: Any, batch: int | None) -> list[Any]:
+    """Cut (N,C,H,W) into model-sized batches; a static batch drops the incomplete tail (as TensorRT does)."""
+    size = batch or 1
+    n = (len(data) // size) * size
+    if n == 0:
+        raise QuantizeError(f"{len(data)} calibration images but the model's batch is {size}",
+                            hint=f"give at least {size} images, or package with --batch 1")
+    return [data[i:i + size] for i in range(0, n, size)]
+
+
+def compute_ranges(onnx_path: str | Path, data: Any, *, method: str = "entropy", percentile: float = 99.999,
+                   progress: Progress | None = None) -> dict[str, float]:
+    """amax per tensor (TensorRT names: ONNX value names) over ``data`` (N,C,H,W float32, pre-processed).
+
+    Example:
+        >>> compute_ranges("m.onnx", np.ones((4, 3, 32, 32), np.float32), method="minmax")["x"]   # doctest: +SKIP
+        1.0
+    """
+    np = require("numpy")
+    if method not in METHODS:
+        raise QuantizeError(f"unknown calibration method {method!r}", hint=f"use one of {', '.join(METHODS)}")
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    if data.ndim != 4 or len(data) == 0:
+        raise QuantizeError(f"calibration data must be a non-empty (N,C,H,W) array, got shape {data.shape}",
+                            hint="use load_calibration_images() to build it")
+    input_name, batch = model_batch(onnx_path)
+    batches = split_batches(data, batch)
+    ranges = _calibrate(Path(onnx_path), input_name, batches, method, percentile, progress)
+    log.info("%s calibration: %d tensors over %d images", method, len(ranges), sum(len(b) for b in batches))
+    return ranges
+
+
+def _calibrate(onnx_path: Path, input_name: str, batches: list[Any], method: str, percentile: float,
+               progress: Progress | None) -> dict[str, float]:
+    """ORT's calibrator augments the graph (every float tensor becomes an output) and runs it.
+
+    MinMax uses ORT end to end. For the histogram methods the statistics are ours
+    (:mod:`.histogram`): ORT's collector crashes on near-constant tensors (numpy "Too many bins",
+    seen on random-weight YOLO11n) and its default entropy setting (128 bins, 128 levels) reduces
+    to max.
+    """
+    q = require("onnxruntime.quantization", feature="INT8 calibration")
+    cm = q.CalibrationMethod.MinMax if method == "minmax" else q.CalibrationMethod.Percentile
+    # MinMax keeps two scalars per tensor per batch, so chunks can be large; histograms bin each batch at once.
+    chunk = 16 if method == "minmax" else 1
+    with tempfile.TemporaryDirectory(prefix="edgeinfer-calib-") as tmp, _quiet():
+        try:
+            calibrator = q.create_calibrator(onnx_path, [], augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                                             calibrate_method=cm, extra_options={"symmetric": True})
+            hist = None if method == "minmax" else AbsHistograms()
+            for start in range(0, len(batches), chunk):
+                part = batches[start:start + chunk]
+                if hist is None:
+                    calibrator.collect_data(_ArrayReader(input_name, part))
+                else:
+                    _collect_histograms(calibrator, input_name, part, hist)
+                if progress:
+                    progress(f"calibrate ({method})", min(start + chunk, len(batches)), len(batches))
+            if hist is None:
+                return _minmax_amax(calibrator.compute_data())
+            return hist.entropy() if method == "entropy" else hist.percentile(percentile)
+        except QuantizeError:
+            raise
+        except Exception as exc:  # ORT errors: wrong input shape/type, unsupported op in the model
+            raise QuantizeError(f"calibration failed on ONNX Runtime: {str(exc).splitlines()[0][:300]}",
+                                hint="check that the calibration data matches the model input (shape, float32)") from exc
+
+
+def _collect_histograms(calibrator: Any, input_name: str, batches: list[Any], hist: AbsHistograms) -> None:
+    session = calibrator.infer_session
+    wanted = calibrator.tensors_to_calibrate
+    names = [o.name for o in session.get_outputs()]
+    for batch in batches:
+        for name, value in zip(names, session.run(None, {input_name: batch})):
+            if name in wanted:
+                hist.add(name, value)
+    if input_name in wanted:  # graph inputs are not session outputs
+        for batch in batches:
+            hist.add(input_name, batch)
+
+
+def _minmax_amax(tensors: Any) -> dict[str, float]:
+    np = require("numpy")
+    out = {}
+    for name, td in tensors.items():
+        lo, hi = td.range_value  # scalars or 1-element arrays depending on the ORT version
+        out[name] = float(max(np.max(np.abs(lo)), np.max(np.abs(hi))))
+    return out
+
+
+@contextlib.contextmanager
+def _quiet():
+    """ORT's calibrators print() progress; keep library output in the log instead."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        yield
+    for line in buf.getvalue().splitlines():
+        if line.strip():
+            log.debug("ort: %s", line)

@@ -1,0 +1,123 @@
+"""Ranges against numpy, histogram rules, and Q/DQ models that pass the checker, run, and leave the head in float."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from edgeinfer.errors import QuantizeError
+from edgeinfer.quantize import (
+    compute_ranges,
+    decode_nodes,
+    make_qdq_onnx,
+    parse_trt_calibration_cache,
+    write_trt_calibration_cache,
+)
+from edgeinfer.quantize.histogram import AbsHistograms
+
+
+def _numpy_forward(x, w1, w2):
+    n, _, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    c1 = np.zeros((n, w1.shape[0], h, w), np.float64)
+    for dy in range(3):
+        for dx in range(3):
+            c1 += np.einsum("ncij,oc->noij", xp[:, :, dy:dy + h, dx:dx + w], w1[:, :, dy, dx])
+    r1 = np.maximum(c1, 0)
+    c2 = np.einsum("ncij,oc->noij", r1, w2[:, :, 0, 0])
+    return {"x": x, "c1": c1, "r1": r1, "c2": c2, "y": 1 / (1 + np.exp(-c2))}
+
+
+def test_minmax_ranges_match_numpy(tmp_path, tiny_net):
+    path, w1, w2 = tiny_net(tmp_path / "tiny.onnx")
+    data = np.random.default_rng(3).standard_normal((6, 3, 16, 16)).astype(np.float32)
+    ranges = compute_ranges(path, data, method="minmax")
+    expected = {k: float(np.abs(v).max()) for k, v in _numpy_forward(data.astype(np.float64), w1, w2).items()}
+    assert set(ranges) == set(expected)  # input + every node output: the names TensorRT's parser uses
+    for name, amax in expected.items():
+        assert ranges[name] == pytest.approx(amax, rel=1e-4)
+
+
+def test_histogram_methods_clip_outliers(tmp_path, tiny_net):
+    path, _, _ = tiny_net(tmp_path / "tiny.onnx")
+    data = np.random.default_rng(4).standard_normal((4, 3, 16, 16)).astype(np.float32)
+    data[0, 0, 0, 0] = 60.0  # one outlier pixel
+    mm = compute_ranges(path, data, method="minmax")
+    pc = compute_ranges(path, data, method="percentile", percentile=99.9)
+    en = compute_ranges(path, data, method="entropy")
+    assert mm["x"] == pytest.approx(60.0)
+    assert pc["x"] < 10.0 and en["x"] < 30.0
+    for name in mm:
+        assert 0 < pc[name] <= mm[name] * (1 + 1e-6) and 0 < en[name] <= mm[name] * (1 + 1e-6)
+
+
+def test_abs_histogram_percentile_and_growth():
+    h = AbsHistograms()
+    h.add("t", np.full(1000, 1e-10, np.float32) * np.linspace(1, 1.0001, 1000, dtype=np.float32))  # near-constant
+    h.add("t", np.linspace(0, 5, 1000, dtype=np.float32))  # a larger later batch grows the bins
+    assert h.amax["t"] == pytest.approx(5.0)
+    assert 4.5 < h.percentile(99.0)["t"] <= 5.0
+    assert 0 < h.entropy()["t"] <= 5.0
+
+
+def test_bad_ranges_inputs(tmp_path, tiny_net):
+    path, _, _ = tiny_net(tmp_path / "tiny.onnx")
+    with pytest.raises(QuantizeError, match="unknown calibration method"):
+        compute_ranges(path, np.zeros((1, 3, 16, 16), np.float32), method="kl")
+    with pytest.raises(QuantizeError, match="non-empty"):
+        compute_ranges(path, np.zeros((0, 3, 16, 16), np.float32), method="minmax")
+    with pytest.raises(QuantizeError, match="calibration failed"):
+        compute_ranges(path, np.zeros((2, 3, 8, 8), np.float32), method="minmax")
+
+
+def _qdq_facts(path):
+    model = onnx.load(str(path))
+    consumers = {}
+    for n in model.graph.node:
+        for i in n.input[:2]:  # data and weight inputs (ORT also dequantizes int32 Conv biases)
+            consumers.setdefault(i, []).append(n)
+    q = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    dq = [n for n in model.graph.node if n.op_type == "DequantizeLinear"]
+    fed = {c.name: c.op_type for d in dq for c in consumers.get(d.output[0], [])}
+    return model, q, dq, fed
+
+
+def test_qdq_on_yolo11n(yolo64, tmp_path):
+    data = np.random.default_rng(0).random((4, 3, 64, 64), dtype=np.float32)
+    ranges = compute_ranges(yolo64.onnx_path, data, method="minmax")
+    res = make_qdq_onnx(yolo64.onnx_path, tmp_path / "q.onnx", ranges=ranges, info=yolo64.info)
+    onnx.checker.check_model(str(res.path))
+    model, q, dq, fed = _qdq_facts(res.path)
+    assert q and dq
+    for init in model.graph.initializer:  # symmetric INT8: every zero point is 0
+        if init.name.endswith("_zero_point"):
+            assert not onnx.numpy_helper.to_array(init).any()
+    decode, boundary = decode_nodes(onnx.load(str(yolo64.onnx_path)))
+    assert "/model.23/dfl/conv/Conv" in decode and any("Sigmoid" in n for n in decode)
+    assert len(boundary) == 6  # cv2.{0,1,2}.2 and cv3.{0,1,2}.2: the last learned convs
+    assert not set(fed) & set(decode)  # nothing of the decode head reads a dequantized tensor
+    assert "/model.23/dfl/conv/Conv" in res.excluded
+    assert all(fed[name] == "Conv" for name in res.quantized if name in fed)
+    assert len(res.quantized) + len(res.excluded) == sum(n.op_type == "Conv" for n in onnx.load(
+        str(yolo64.onnx_path)).graph.node)
+    a = ort.InferenceSession(str(yolo64.onnx_path)).run(None, {"images": data[:1]})[0]
+    b = ort.InferenceSession(str(res.path)).run(None, {"images": data[:1]})[0]
+    assert a.shape == b.shape and np.isfinite(b).all()
+    assert np.abs(a[:, 4:] - b[:, 4:]).max() < 0.2  # class scores stay close: the sigmoid is not quantized
+    cache = parse_trt_calibration_cache(write_trt_calibration_cache(ranges, trt_version="8.6"))
+    assert "images" in cache.scales and "/model.0/conv/Conv_output_0" in cache.scales
+
+
+def test_qdq_exclude_and_errors(yolo64, tmp_path):
+    data = np.random.default_rng(1).random((2, 3, 64, 64), dtype=np.float32)
+    first = "/model.0/conv/Conv"
+    res = make_qdq_onnx(yolo64.onnx_path, tmp_path / "q.onnx", data=data, exclude=[first])
+    assert first in res.excluded and first not in res.quantized
+    _, _, _, fed = _qdq_facts(res.path)
+    assert first not in fed
+    with pytest.raises(QuantizeError, match="unknown nodes"):
+        make_qdq_onnx(yolo64.onnx_path, tmp_path / "x.onnx", data=data, exclude=["/nope/Conv"])
+    with pytest.raises(QuantizeError, match="needs ranges or calibration data"):
+        make_qdq_onnx(yolo64.onnx_path, tmp_path / "y.onnx")
+    assert not (tmp_path / "x.onnx").exists()
