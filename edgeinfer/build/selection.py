@@ -92,10 +92,10 @@ def _wanted(bundle: Any, detected: Any, dla_core: Any, tensorrt_version: Optiona
                                   hint=f"re-package with `edgeinfer package MODEL --device {name}`")
     core = placement_dla_core(entry.placement) if dla_core is None else (None if dla_core == "gpu" else int(dla_core))
     line = field(detected, "jetpack")
-    trt = tensorrt_version or (str(field(line, "tensorrt")) if line is not None else None)
+    trt_wanted = tensorrt_version or (str(field(line, "tensorrt")) if line is not None else None)
     from .bundle_build import bundle_input_shapes
 
-    wanted = {"module": name, "l4t": str(field(detected, "l4t")), "tensorrt": trt,
+    wanted = {"module": name, "l4t": str(field(detected, "l4t")), "tensorrt": trt_wanted,
               "compute_capability": str(field(profile, "compute_capability")), "precision": entry.precision,
               "shapes": normalize_shapes(bundle_input_shapes(bundle, entry)), "dla_core": core}
     return entry, wanted
@@ -106,12 +106,13 @@ def _mismatches(key: EngineKey, wanted: dict) -> List[str]:
     for name in ("module", "l4t", "compute_capability", "precision", "shapes", "dla_core"):
         if getattr(key, name) != wanted[name]:
             problems.append(f"{name} {_show(getattr(key, name))} != this device's {_show(wanted[name])}")
-    trt = wanted["tensorrt"]
-    if trt is not None:
-        parts = len(trt.split("."))
-        same = key.tensorrt == trt if parts >= 4 else shim.parse_version(key.tensorrt)[:parts] == shim.parse_version(trt)[:parts]
+    trt_wanted = wanted["tensorrt"]
+    if trt_wanted is not None:  # `trt` always names the tensorrt module (the contract checker relies on it)
+        parts = len(trt_wanted.split("."))
+        same = (key.tensorrt == trt_wanted if parts >= 4 else
+                shim.parse_version(key.tensorrt)[:parts] == shim.parse_version(trt_wanted)[:parts])
         if not same:
-            problems.append(f"TensorRT {key.tensorrt} != this device's {trt}")
+            problems.append(f"TensorRT {key.tensorrt} != this device's {trt_wanted}")
     return problems
 
 

@@ -28,6 +28,7 @@ cannot infer (e.g. returned from our own helpers); keep TensorRT calls in the sh
 from __future__ import annotations
 
 import ast
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,7 @@ class Violation:
         return f"{self.path}:{self.line}: {self.name} is missing in TensorRT {', '.join(self.missing_in)}"
 
 
+@functools.lru_cache(maxsize=None)
 def load_tables(data_dir: Path = DATA_DIR) -> Dict[str, ApiTable]:
     """The API table per supported version, from the JSON files in tests/data/trt_api/."""
     main = json.loads((data_dir / "trt_python_api.json").read_text())

@@ -90,8 +90,10 @@ class EnumNamespace:
 class _State:
     """Per-stand-in shared state: the call log and knobs."""
 
-    def __init__(self, version: str, *, dla_cores: int, build_delay: float, build_log: Optional[Path]) -> None:
+    def __init__(self, version: str, *, dla_cores: int, build_delay: float, build_log: Optional[Path],
+                 fail_build: Optional[str] = None) -> None:
         self.version = version
+        self.fail_build = fail_build
         self.calls: List[Tuple[str, tuple]] = []
         self.dla_cores = dla_cores
         self.build_delay = build_delay
@@ -143,10 +145,14 @@ def _make_class(name: str, members: List[str], state: _State, behaviours: Dict[s
 
 
 def make_standin(version: str, *, dla_cores: int = 2, build_delay: float = 0.0,
-                 build_log: Optional[Path] = None) -> types.ModuleType:
-    """A fresh ``tensorrt`` stand-in for ``version`` ("8.5", "8.6", "10.3", "10.16", "11.1", "11.4")."""
+                 build_log: Optional[Path] = None, fail_build: Optional[str] = None) -> types.ModuleType:
+    """A fresh ``tensorrt`` stand-in for ``version`` ("8.5", "8.6", "10.3", "10.16", "11.1", "11.4").
+
+    ``fail_build``: make build_serialized_network log this text as an ERROR and return None,
+    as TensorRT does when a build fails.
+    """
     raw = _load_raw(version)
-    state = _State(version, dla_cores=dla_cores, build_delay=build_delay, build_log=build_log)
+    state = _State(version, dla_cores=dla_cores, build_delay=build_delay, build_log=build_log, fail_build=fail_build)
     mod = types.ModuleType("tensorrt", f"recording stand-in for TensorRT {version} (generated from the API table)")
     mod.__version__ = FULL_VERSIONS[version]
     mod.calls = state.calls
@@ -195,6 +201,9 @@ def _behaviours(trt: Any, state: _State) -> Dict[str, Dict[str, Callable[..., An
 
     def build_serialized_network(self: Any, network: Any, config: Any) -> Any:
         if not network._props.get("_parsed"):
+            return None
+        if state.fail_build:
+            self._props["_logger"].log(trt.ILogger.ERROR, state.fail_build)
             return None
         if state.build_delay:
             time.sleep(state.build_delay)
@@ -257,7 +266,7 @@ def _behaviours(trt: Any, state: _State) -> Dict[str, Dict[str, Callable[..., An
         "Logger": {"__init__": lambda self, *a: None},
         "ILogger": {},
         "Builder": {
-            "__init__": lambda self, logger: self._props.update(num_DLA_cores=state.dla_cores),
+            "__init__": lambda self, logger: self._props.update(num_DLA_cores=state.dla_cores, _logger=logger),
             "create_network": builder_create_network,
             "create_builder_config": lambda self: new("IBuilderConfig"),
             "create_optimization_profile": lambda self: new("IOptimizationProfile"),
