@@ -5,8 +5,9 @@ Layouts (``ModelInfo.output_layout``):
 * ``yolov8``  — ``[B, 4+nc, N]`` (YOLOv8 / YOLO11): cx, cy, w, h then class scores.
   ``[B, N, 4+nc]`` (transposed exports) is recognised when the class count is known.
 * ``yolov5``  — ``[B, N, 5+nc]``: cx, cy, w, h, objectness, class scores (score = obj * cls).
-* ``end2end`` — NMS inside the model: ``[B, K, 6]`` rows ``x1 y1 x2 y2 score class``, or the
-  EfficientNMS_TRT four-output form ``num_dets [B,1], boxes [B,K,4], scores [B,K], classes [B,K]``.
+* ``end2end`` — NMS inside the model: ``[B, K, 6]`` rows ``x1 y1 x2 y2 score class``.
+* ``efficient_nms`` (or ``end2end`` with four outputs) — the EfficientNMS_TRT form
+  ``num_dets [B,1], boxes [B,K,4], scores [B,K], classes [B,K]``.
 
 The confidence filter runs *before* NMS, so NMS only sees candidates (tens to hundreds of boxes).
 
@@ -41,7 +42,8 @@ from .detections import Detections
 from .preprocess import LetterboxTransform
 
 MAX_WH = 7680.0  # class offset in pixels (Ultralytics' max_wh): larger than any input side
-DETECT_LAYOUTS = ("yolov8", "yolov5", "end2end")
+DETECT_LAYOUTS = ("yolov8", "yolov5", "end2end", "efficient_nms")
+_NMS_INSIDE = ("end2end", "efficient_nms")
 
 Candidates = Tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes xyxy (n,4) f32, scores (n,) f32, class ids (n,) i64
 
@@ -155,7 +157,7 @@ class Postprocessor:
             per_image = per_image[:len(transforms)]  # padded batch slots carry no frame
         results = []
         for i, (boxes, scores, cls) in enumerate(per_image):
-            if self.layout != "end2end" and len(scores):
+            if self.layout not in _NMS_INSIDE and len(scores):
                 keep = nms(boxes, scores, self.iou, class_id=cls, max_det=self.max_det)
                 boxes, scores, cls = boxes[keep], scores[keep], cls[keep]
             t = transforms[i] if transforms is not None else None
@@ -165,7 +167,7 @@ class Postprocessor:
         return results
 
     def _decode(self, outputs: Sequence[np.ndarray]) -> List[Candidates]:
-        if self.layout == "end2end":
+        if self.layout in _NMS_INSIDE:
             if len(outputs) >= 4 and np.ndim(outputs[1]) == 3 and np.shape(outputs[1])[-1] == 4:
                 return _decode_efficient_nms(outputs, self.conf, self.max_det)
             return _decode_end2end(np.asarray(outputs[0]), self.conf, self.max_det)

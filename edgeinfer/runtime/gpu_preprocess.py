@@ -1,0 +1,142 @@
+"""GPU pre-processing: ONE CUDA kernel does bilinear resize + pad + BGR->RGB + normalise + HWC->CHW.
+
+The uint8 frame is uploaded once (from a pinned staging slot) and the kernel writes float32 CHW
+straight into the device input buffer of the backend. Sampling copies OpenCV's ``INTER_LINEAR``
+(half-pixel centres, ``fx = (x + 0.5) * scale - 0.5``, edge clamping) and rounds to whole 0..255
+levels before normalising, as ``cv2.resize`` does on uint8, so GPU and CPU agree within one
+level (1/255 after the default scaling). Geometry is the CPU path's (:class:`LetterboxTransform`).
+The same kernel source compiles through NVRTC (cuda-python) or pycuda's SourceModule.
+
+Capture code that wants no host copy at all writes frames straight into :meth:`frame_slot`.
+
+Example:
+    >>> KERNEL_SIGNATURE
+    'PiiiPiiiiiifffffffffffi'
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Sequence, Tuple
+
+import numpy as np
+
+from ..model.info import PreprocessSpec
+from .cuda.base import CudaApi, DeviceBuffer, HostBuffer
+from .preprocess import LetterboxTransform, Preprocessor, check_frame
+
+KERNEL_NAME = "letterbox_bgr_to_chw"
+KERNEL_SIGNATURE = "PiiiPiiiiiiff" + "fff" * 3 + "i"
+BLOCK = (32, 8, 1)
+
+KERNEL_SOURCE = r"""
+extern "C" __global__ void letterbox_bgr_to_chw(
+    const unsigned char* __restrict__ src, int src_h, int src_w, int src_pitch,
+    float* __restrict__ dst, int dst_h, int dst_w, int top, int left, int nh, int nw,
+    float inv_scale_x, float inv_scale_y,
+    float mul0, float mul1, float mul2, float add0, float add1, float add2,
+    float pad0, float pad1, float pad2, int swap_rb)
+{
+    int x = blockIdx.x * blockDim.x + threadIdx.x;
+    int y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x >= dst_w || y >= dst_h) return;
+    size_t plane = (size_t)dst_h * dst_w;
+    size_t o = (size_t)y * dst_w + x;
+    int rx = x - left, ry = y - top;
+    if (rx < 0 || ry < 0 || rx >= nw || ry >= nh) {
+        dst[o] = pad0; dst[o + plane] = pad1; dst[o + 2 * plane] = pad2;
+        return;
+    }
+    /* OpenCV INTER_LINEAR source coordinates: half-pixel centres, clamped at the borders */
+    float fx = (rx + 0.5f) * inv_scale_x - 0.5f;
+    float fy = (ry + 0.5f) * inv_scale_y - 0.5f;
+    int sx = (int)floorf(fx), sy = (int)floorf(fy);
+    float ax = fx - sx, ay = fy - sy;
+    if (sx < 0) { sx = 0; ax = 0.f; }
+    if (sy < 0) { sy = 0; ay = 0.f; }
+    if (sx >= src_w - 1) { sx = src_w - 1; ax = 0.f; }
+    if (sy >= src_h - 1) { sy = src_h - 1; ay = 0.f; }
+    int sx1 = min(sx + 1, src_w - 1), sy1 = min(sy + 1, src_h - 1);
+    const unsigned char* r0 = src + (size_t)sy * src_pitch;
+    const unsigned char* r1 = src + (size_t)sy1 * src_pitch;
+    float w00 = (1.f - ax) * (1.f - ay), w01 = ax * (1.f - ay), w10 = (1.f - ax) * ay, w11 = ax * ay;
+    float v[3];
+    #pragma unroll
+    for (int c = 0; c < 3; ++c) {
+        float s = w00 * r0[sx * 3 + c] + w01 * r0[sx1 * 3 + c] + w10 * r1[sx * 3 + c] + w11 * r1[sx1 * 3 + c];
+        v[c] = fminf(fmaxf(rintf(s), 0.f), 255.f);  /* whole levels, like cv2.resize on uint8 */
+    }
+    float c0 = swap_rb ? v[2] : v[0];
+    float c2 = swap_rb ? v[0] : v[2];
+    dst[o] = c0 * mul0 + add0;
+    dst[o + plane] = v[1] * mul1 + add1;
+    dst[o + 2 * plane] = c2 * mul2 + add2;
+}
+"""
+
+
+class GpuPreprocessor:
+    """Letterbox a BGR uint8 frame on the GPU into a device float32 (3, H, W) buffer.
+
+    Args:
+        spec: the model's PreprocessSpec.
+        input_hw: model input (height, width) (target size for dynamic models).
+        cuda: the :class:`CudaApi` to use (its kernel is compiled once per instance).
+        dynamic: stride-aligned rectangle per frame, as the CPU path.
+
+    Example:
+        >>> from edgeinfer.runtime.cuda import get_cuda  # doctest: +SKIP
+        >>> gpu = GpuPreprocessor(PreprocessSpec(), (640, 640), cuda=get_cuda())  # doctest: +SKIP
+        >>> t = gpu(frame, dst_ptr=input_device_ptr, stream=stream)  # doctest: +SKIP
+    """
+
+    def __init__(self, spec: PreprocessSpec, input_hw: Sequence[int], *, cuda: CudaApi, dynamic: bool = False) -> None:
+        self._cpu = Preprocessor(spec, input_hw, dynamic=dynamic)  # geometry + validated constants
+        self.cuda = cuda
+        self.spec = spec
+        self._kernel = cuda.compile(KERNEL_SOURCE, KERNEL_NAME, KERNEL_SIGNATURE)
+        self._slots: Dict[Tuple[int, int], Tuple[HostBuffer, DeviceBuffer]] = {}
+        c = self._cpu
+        self._consts = [float(v) for v in (*c._mul, *c._add, *c._pad)]
+        self._swap = 1 if spec.color == "RGB" else 0
+
+    def geometry(self, src_hw: Sequence[int]) -> LetterboxTransform:
+        return self._cpu.geometry(src_hw)
+
+    def frame_slot(self, height: int, width: int) -> np.ndarray:
+        """The pinned host array frames of this size are staged in; decode into it to skip a copy."""
+        return self._slot(int(height), int(width))[0].array
+
+    def _slot(self, height: int, width: int) -> Tuple[HostBuffer, DeviceBuffer]:
+        slot = self._slots.get((height, width))
+        if slot is None:
+            host = self.cuda.host_empty((height, width, 3), np.uint8)
+            slot = self._slots[(height, width)] = (host, self.cuda.device_empty(host.nbytes))
+        return slot
+
+    def __call__(self, frame: np.ndarray, *, dst_ptr: int, stream: Any) -> LetterboxTransform:
+        """Stage + upload ``frame`` and launch the kernel on ``stream`` (asynchronous: sync before reading)."""
+        frame = check_frame(frame)
+        geo = self.geometry(frame.shape[:2])
+        h0, w0 = geo.src_hw
+        host, dev = self._slot(h0, w0)
+        if frame is not host.array:
+            np.copyto(host.array, frame)
+        self.cuda.copy_htod_async(dev.ptr, host.array, stream)
+        self.launch_from_device(dev.ptr, geo, dst_ptr=dst_ptr, stream=stream)
+        return geo
+
+    def launch_from_device(self, src_ptr: int, geo: LetterboxTransform, *, dst_ptr: int, stream: Any) -> None:
+        """Run the kernel on a frame already on the device (packed HxWx3 uint8 at ``src_ptr``)."""
+        h0, w0 = geo.src_hw
+        th, tw = geo.dst_hw
+        nh, nw = geo.resized_hw
+        args = [src_ptr, h0, w0, w0 * 3, dst_ptr, th, tw, geo.pad_top, geo.pad_left, nh, nw,
+                w0 / nw, h0 / nh, *self._consts, self._swap]
+        grid = ((tw + BLOCK[0] - 1) // BLOCK[0], (th + BLOCK[1] - 1) // BLOCK[1], 1)
+        self.cuda.launch(self._kernel, grid, BLOCK, args, stream)
+
+    def close(self) -> None:
+        """Free the staging slots (pinned host + device)."""
+        for host, dev in self._slots.values():
+            host.free()
+            dev.free()
+        self._slots.clear()

@@ -1,0 +1,197 @@
+"""Public runtime API: ``edgeinfer.load(path) -> Model``; ``model(frame) -> Detections``.
+
+Example:
+    >>> import edgeinfer, numpy as np                                  # doctest: +SKIP
+    >>> with edgeinfer.load("shapes.bundle") as model:                 # doctest: +SKIP
+    ...     dets = model(np.zeros((480, 640, 3), np.uint8))
+    ...     print(model.backend_name, model.backend_reason, len(dets))
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import BackendError, ConfigError
+from ..model.info import ModelInfo
+from .backend import Backend
+from .detections import Detections
+from .onnx_info import info_from_session, target_hw
+from .postprocess import DETECT_LAYOUTS, Postprocessor
+from .preprocess import LetterboxTransform, Preprocessor, check_frame
+from .selection import open_backend
+
+log = logging.getLogger(__name__)
+
+Result = Union[Detections, Dict[str, np.ndarray]]
+
+
+class Model:
+    """A loaded model: pre-processing into the backend's buffers, inference, post-processing.
+
+    Create with :func:`load`. ``model(frame)`` takes a BGR uint8 HxWx3 frame and returns
+    :class:`Detections` in frame pixels (detectors) or a dict of output arrays (generic models).
+    Not thread-safe: call it from one (the inference) thread.
+    """
+
+    def __init__(self, backend: Backend, info: ModelInfo, *, reason: str, conf: float = 0.25, iou: float = 0.45,
+                 max_det: int = 300, gpu_preprocess: Optional[bool] = None) -> None:
+        self.backend = backend
+        self.info = info
+        self.backend_reason = reason
+        self._input = backend.inputs[0]
+        self._dynamic = not self._input.is_static
+        hw = self._input.shape[2:4] if len(self._input.shape) == 4 else ()
+        dynamic_hw = not all(isinstance(d, int) and d > 0 for d in hw)  # only then the stride-aligned rectangle
+        self._pre = Preprocessor(info.preprocess, target_hw(info), dynamic=dynamic_hw)
+        self._post: Optional[Postprocessor] = None
+        if info.task == "detect" and info.output_layout in DETECT_LAYOUTS:
+            self._post = Postprocessor(layout=info.output_layout, names=info.names, conf=conf, iou=iou, max_det=max_det)
+        self._gpu_pre = self._make_gpu_pre(gpu_preprocess)
+        self._one: List[Optional[LetterboxTransform]] = [None]  # reused per call: no list per frame
+        self._closed = False
+
+    def _make_gpu_pre(self, wanted: Optional[bool]) -> Any:
+        is_trt = self.backend.name == "tensorrt" and not self._dynamic
+        if wanted is False or (wanted is None and not is_trt):
+            return None
+        if not is_trt:
+            raise ConfigError("gpu_preprocess=True needs the TensorRT backend with a static input",
+                              hint="leave gpu_preprocess unset, or load a bundle with an engine for this device")
+        from .gpu_preprocess import GpuPreprocessor
+
+        return GpuPreprocessor(self.info.preprocess, target_hw(self.info), cuda=self.backend.cuda)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def names(self) -> Dict[int, str]:
+        return dict(self.info.names)
+
+    # ------------------------------------------------------------------ inference
+    def __call__(self, frame: np.ndarray) -> Result:
+        """One frame -> Detections (detectors) or {output name: array copy} (generic)."""
+        self._check_open()
+        frame = check_frame(frame)
+        if self._gpu_pre is not None:
+            be = self.backend
+            self._one[0] = self._gpu_pre(frame, dst_ptr=be.input_device_ptr(), stream=be.runner.stream)  # type: ignore[attr-defined]
+            outputs = be.infer(skip_h2d=(self._input.name,))  # type: ignore[call-arg]
+        else:
+            geo = self._pre.geometry(frame.shape[:2])
+            buf = self.backend.input_buffer(shape=self._batch_shape(1, geo.dst_hw))
+            self._one[0] = self._pre(frame, out=buf[0])
+            outputs = self.backend.infer()
+        return self._finish(outputs, self._one)[0]
+
+    def infer_batch(self, frames: Sequence[np.ndarray]) -> List[Result]:
+        """Several frames, in chunks of the model's batch size; one result per frame, in order."""
+        self._check_open()
+        if len(frames) == 0:
+            return []
+        frames = [check_frame(f) for f in frames]
+        step = len(frames) if self._dynamic_batch() else self.backend.max_batch
+        results: List[Result] = []
+        for start in range(0, len(frames), step):
+            results.extend(self._run_chunk(frames[start:start + step]))
+        return results
+
+    def _run_chunk(self, frames: Sequence[np.ndarray]) -> List[Result]:
+        same = len({f.shape for f in frames}) == 1
+        pre = self._pre if (same or not self._dynamic) else Preprocessor(self.info.preprocess, target_hw(self.info))
+        dst_hw = pre.geometry(frames[0].shape[:2]).dst_hw
+        n = len(frames) if self._dynamic_batch() else self.backend.max_batch
+        buf = self.backend.input_buffer(shape=self._batch_shape(n, dst_hw))
+        transforms = [pre(f, out=buf[i]) for i, f in enumerate(frames)]  # unused slots keep old data
+        return self._finish(self.backend.infer(), transforms)
+
+    def _dynamic_batch(self) -> bool:
+        b = self._input.shape[0] if self._input.shape else 1
+        return not (isinstance(b, int) and b > 0)
+
+    def _batch_shape(self, n: int, hw: Sequence[int]) -> Optional[tuple]:
+        if not self._dynamic:
+            return None
+        return (n, 3, int(hw[0]), int(hw[1]))
+
+    def _finish(self, outputs: Dict[str, np.ndarray], transforms: Sequence[Optional[LetterboxTransform]]) -> List[Result]:
+        if self._post is not None:
+            ordered = [outputs[t.name] for t in self.backend.outputs]
+            return list(self._post(ordered, transforms))
+        return [{name: arr[i].copy() if arr.ndim and arr.shape[0] >= len(transforms) else arr.copy()
+                 for name, arr in outputs.items()} for i in range(len(transforms))]
+
+    def warmup(self, runs: int = 2) -> None:
+        """Run ``runs`` inferences on a grey frame (first-call allocations and lazy init out of the way)."""
+        h, w = target_hw(self.info)
+        frame = np.full((h, w, 3), 114, np.uint8)
+        for _ in range(max(0, int(runs))):
+            self(frame)
+
+    # ------------------------------------------------------------------ lifetime
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BackendError("the model is closed", hint="load it again with edgeinfer.load(...)")
+
+    def close(self) -> None:
+        """Free the backend (GPU memory, engine, session). Idempotent."""
+        if self._closed:
+            return
+        if self._gpu_pre is not None:
+            self._gpu_pre.close()
+        self.backend.close()
+        self._closed = True
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Model({self.info.source!r}, backend={self.backend_name!r}, layout={self.info.output_layout!r})"
+
+
+def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto", dla_core: Optional[int] = None,
+         warmup: int = 2, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, build_on_load: bool = False,
+         memory: str = "auto", cuda_graph: bool = False, cuda_impl: Optional[str] = None,
+         gpu_preprocess: Optional[bool] = None, intra_op_threads: int = 0) -> Model:
+    """Load a bundle (directory or .tar) or a plain ONNX file for inference on this machine.
+
+    Args:
+        backend: ``auto`` (TensorRT engine for this device if the bundle has one, else ONNX
+            Runtime), ``tensorrt`` or ``onnxruntime``.
+        device: ONNX Runtime provider: ``auto`` | ``cpu`` | ``cuda`` | ``tensorrt``.
+        dla_core: pick the engine built for this DLA core (None: GPU engine).
+        warmup: inferences run at load.
+        conf, iou, max_det: detection thresholds.
+        build_on_load: build a missing engine now (minutes, once; never in the hot path).
+        memory: TensorRT buffers: ``auto`` | ``staged`` | ``mapped`` (Jetson zero-copy).
+        cuda_graph: TensorRT: replay a captured CUDA graph per call.
+        cuda_impl: ``cuda-python`` | ``pycuda`` (default: ``EDGEINFER_CUDA`` or auto).
+        gpu_preprocess: letterbox on the GPU (default: on for TensorRT with static input).
+        intra_op_threads: ONNX Runtime threads (0: its default).
+
+    Example:
+        >>> model = edgeinfer.load("shapes-yolo11n-320.onnx", device="cpu")   # doctest: +SKIP
+        >>> model.backend_name
+        'onnxruntime'
+    """
+    be, info, reason = open_backend(path, backend=backend, device=device, dla_core=dla_core,
+                                    build_on_load=build_on_load, memory=memory, cuda_graph=cuda_graph,
+                                    cuda_impl=cuda_impl, intra_op_threads=intra_op_threads)
+    try:
+        if info is None:
+            info = info_from_session(be.session, be.inputs, be.outputs, source=Path(path).name)  # type: ignore[attr-defined]
+        model = Model(be, info, reason=reason, conf=conf, iou=iou, max_det=max_det, gpu_preprocess=gpu_preprocess)
+        log.info("loaded %s with %s: %s", Path(path).name, be.name, reason)
+        model.warmup(warmup)
+    except BaseException:
+        be.close()
+        raise
+    return model

@@ -1,0 +1,159 @@
+"""ONNX Runtime backend: CPU everywhere, CUDA / TensorRT execution providers where installed.
+
+Inputs and outputs go through IOBinding onto preallocated numpy arrays: the input buffer is the
+array pre-processing writes into, and when output shapes are static they are bound to
+preallocated arrays too, so a call allocates no tensors on the Python side.
+
+Example:
+    >>> pick_providers("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"])[0]
+    ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    >>> pick_providers("cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    (['CPUExecutionProvider'], 'device=cpu requested')
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .._deps import require
+from ..errors import BackendError, ConfigError
+from ..model.info import TensorSpec
+from .backend import Backend, concrete_shape, numpy_dtype
+
+log = logging.getLogger(__name__)
+
+_PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+DEVICES = ("auto",) + tuple(_PROVIDER)
+
+
+def pick_providers(device: str, available: Sequence[str]) -> Tuple[List[str], str]:
+    """Execution providers for ``device`` given what this onnxruntime build offers, and why.
+
+    ``auto`` takes CUDA when present (no engine build at start-up, unlike the TensorRT EP, which
+    must be asked for explicitly), else CPU.
+    """
+    if device not in DEVICES:
+        raise ConfigError(f"device {device!r} is not one of {', '.join(DEVICES)}", hint="use auto, cpu, cuda or tensorrt")
+    avail = list(available)
+    if device == "auto":
+        if _PROVIDER["cuda"] in avail:
+            return [_PROVIDER["cuda"], _PROVIDER["cpu"]], "CUDA execution provider is installed"
+        return [_PROVIDER["cpu"]], "no GPU execution provider in this onnxruntime build (" + ", ".join(avail) + ")"
+    wanted = _PROVIDER[device]
+    if wanted not in avail:
+        raise BackendError(f"onnxruntime here has no {wanted} (it has {', '.join(avail)})",
+                           hint="install onnxruntime-gpu (on Jetson: the JetPack wheel from jetson-ai-lab), or use device='cpu'")
+    chain = [wanted] + ([_PROVIDER["cuda"]] if device == "tensorrt" and _PROVIDER["cuda"] in avail else [])
+    if wanted != _PROVIDER["cpu"]:
+        chain.append(_PROVIDER["cpu"])  # CPU takes the ops the GPU providers do not implement
+    return chain, f"device={device} requested"
+
+
+def _spec_of(node: Any) -> TensorSpec:
+    shape = [d if isinstance(d, int) and d > 0 else str(d or "dim") for d in node.shape]
+    return TensorSpec(node.name, shape, numpy_dtype(node.type).name)
+
+
+class OnnxRuntimeBackend(Backend):
+    """Run an ONNX file with ONNX Runtime.
+
+    Args:
+        onnx_path: model file.
+        device: ``auto`` | ``cpu`` | ``cuda`` | ``tensorrt`` (execution provider).
+        intra_op_threads: ONNX Runtime's intra-op thread count (0: its default, all cores).
+
+    Example:
+        >>> be = OnnxRuntimeBackend("model.onnx", device="cpu", intra_op_threads=2)   # doctest: +SKIP
+        >>> be.input_buffer()[...] = batch; outputs = be.infer()                      # doctest: +SKIP
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: Union[str, Path], *, device: str = "auto", intra_op_threads: int = 0) -> None:
+        ort = require("onnxruntime", feature="the ONNX Runtime backend")
+        path = Path(onnx_path)
+        if not path.is_file():
+            raise BackendError(f"ONNX file {path} not found", hint="check the path, or re-package the model")
+        providers, why = pick_providers(device, ort.get_available_providers())
+        opts = ort.SessionOptions()
+        if int(intra_op_threads) < 0:
+            raise ConfigError(f"intra_op_threads={intra_op_threads} is negative", hint="use 0 (default) or a thread count")
+        opts.intra_op_num_threads = int(intra_op_threads)
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise BackendError(f"ONNX Runtime could not load {path.name}: {exc}",
+                               hint="check the file with `edgeinfer inspect`, or re-export the model") from exc
+        self._ort = ort
+        self.inputs = [_spec_of(n) for n in self.session.get_inputs()]
+        self.outputs = [_spec_of(n) for n in self.session.get_outputs()]
+        used = self.session.get_providers()
+        self.providers = used
+        self.reason = f"ONNX Runtime {ort.__version__} with {used[0]} ({why})"
+        self._binding = self.session.io_binding()
+        self._in_bufs: Dict[Tuple[str, Tuple[int, ...]], np.ndarray] = {}
+        self._bound_inputs: Dict[str, int] = {}
+        self._in_values: Dict[str, Any] = {}
+        self._out_bufs: Optional[Dict[str, np.ndarray]] = self._bind_static_outputs()
+        log.info("%s", self.reason)
+
+    def _bind_static_outputs(self) -> Optional[Dict[str, np.ndarray]]:
+        """Bind every output to a preallocated array when all output shapes are static."""
+        if not all(t.is_static for t in self.outputs):
+            for t in self.outputs:
+                self._binding.bind_output(t.name, "cpu")
+            return None
+        bufs = {t.name: np.empty([int(d) for d in t.shape], numpy_dtype(t.dtype)) for t in self.outputs}
+        self._out_values = [self._ort.OrtValue.ortvalue_from_numpy(arr) for arr in bufs.values()]
+        for name, value in zip(bufs, self._out_values):
+            self._binding.bind_ortvalue_output(name, value)
+        return bufs
+
+    def input_buffer(self, name: Optional[str] = None, *, shape: Optional[Sequence[int]] = None) -> np.ndarray:
+        spec = self._input_spec(name)
+        concrete = concrete_shape(spec, shape)
+        key = (spec.name, concrete)
+        buf = self._in_bufs.get(key)
+        if buf is None:
+            if len(self._in_bufs) > 16:  # a stream of ever-new dynamic shapes must not grow memory
+                self._in_bufs.clear()
+                self._bound_inputs.clear()
+            buf = self._in_bufs[key] = np.zeros(concrete, numpy_dtype(spec.dtype))
+        if self._bound_inputs.get(spec.name) != id(buf):
+            # an OrtValue over the numpy memory (no copy): later writes into buf are what ORT reads
+            value = self._ort.OrtValue.ortvalue_from_numpy(buf)
+            self._binding.bind_ortvalue_input(spec.name, value)
+            self._in_values[spec.name] = value
+            self._bound_inputs[spec.name] = id(buf)
+        return buf
+
+    def _input_spec(self, name: Optional[str]) -> TensorSpec:
+        if name is None:
+            return self.inputs[0]
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"model has no input {name!r}", hint="inputs are: " + ", ".join(t.name for t in self.inputs))
+
+    def infer(self) -> Dict[str, np.ndarray]:
+        missing = [t.name for t in self.inputs if t.name not in self._bound_inputs]
+        if missing:
+            raise BackendError(f"input(s) {missing} were never written",
+                               hint="fill backend.input_buffer(name) before infer()")
+        try:
+            self.session.run_with_iobinding(self._binding)
+        except Exception as exc:
+            raise BackendError(f"ONNX Runtime inference failed: {exc}", hint="check the input shapes and dtypes") from exc
+        if self._out_bufs is not None:
+            return self._out_bufs
+        values = self._binding.copy_outputs_to_cpu()
+        return {t.name: v for t, v in zip(self.outputs, values)}
+
+    def close(self) -> None:
+        self._in_bufs.clear()
+        self._out_bufs = None
+        self.session = None  # type: ignore[assignment]

@@ -1,0 +1,106 @@
+"""Which backend runs a model here, and why: a TensorRT engine built for this device if the
+bundle has one (or can build one at load), else ONNX Runtime with the best execution provider.
+
+Every decision carries a one-line reason that :func:`edgeinfer.load` logs and exposes as
+``model.backend_reason``.
+
+Example:
+    >>> is_bundle_path("model.onnx")
+    False
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional, Tuple, Union
+
+from .._deps import is_available
+from ..errors import BundleError, ConfigError, EdgeInferError, MissingDependencyError, ModelError
+from ..model.info import ModelInfo
+from .backend import Backend
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime")
+
+
+def is_bundle_path(path: Union[str, Path]) -> bool:
+    """A bundle is a directory holding manifest.yaml, or a .tar archive of one."""
+    p = Path(path)
+    return (p.is_dir() and (p / "manifest.yaml").is_file()) or p.suffix == ".tar" or p.name.endswith(".bundle")
+
+
+def _detected_device() -> Any:
+    try:
+        from ..profiles import detect_current_device
+
+        return detect_current_device()
+    except EdgeInferError as exc:
+        log.info("device detection failed: %s", exc)
+        return None
+
+
+def _trt_engine(bundle: Any, *, dla_core: Optional[int], build_on_load: bool) -> Tuple[Optional[Path], str]:
+    """(engine path, "") when a matching engine exists (or was just built), else (None, reason)."""
+    if not is_available("tensorrt"):
+        return None, "TensorRT is not installed here"
+    from .. import build
+
+    device = _detected_device()
+    try:
+        record = build.select_engine(bundle, device=device, dla_core=dla_core)
+        return Path(record.path), ""
+    except BundleError as exc:  # EngineMismatchError is a BundleError
+        if not build_on_load:
+            return None, f"no engine for this device in the bundle ({exc.message})"
+        log.info("building the TensorRT engine at load (build_on_load=True): %s", exc.message)
+    build.build_engines(str(bundle.archive or bundle.root), device="auto",
+                        dla_core="gpu" if dla_core is None else dla_core)
+    from ..bundle import open_bundle
+
+    record = build.select_engine(open_bundle(bundle.archive or bundle.root), device=device, dla_core=dla_core)
+    return Path(record.path), ""
+
+
+def _ort_artifact(bundle: Any) -> Path:
+    device = _detected_device()
+    name = device.profile.name if device is not None and device.profile.name in bundle.devices else bundle.devices[0]
+    return bundle.artifact_path(name, "onnx")
+
+
+def open_backend(path: Union[str, Path], *, backend: str, device: str, dla_core: Optional[int],
+                 build_on_load: bool, memory: str, cuda_graph: bool, cuda_impl: Optional[str],
+                 intra_op_threads: int) -> Tuple[Backend, Optional[ModelInfo], str]:
+    """Open the backend for ``path``; returns (backend, ModelInfo from the bundle or None, reason)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}", hint="use auto, tensorrt or onnxruntime")
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"model path {p} does not exist", hint="pass a bundle directory/.tar or an .onnx file")
+    if is_bundle_path(p):
+        from ..bundle import open_bundle
+
+        bundle = open_bundle(p)
+        info: Optional[ModelInfo] = bundle.model_info
+        engine, why_not = (None, "backend='onnxruntime' requested") if backend == "onnxruntime" else \
+            _trt_engine(bundle, dla_core=dla_core, build_on_load=build_on_load)
+        if engine is not None:
+            from .trt_backend import TensorRTBackend
+
+            be = TensorRTBackend(engine, dla_core=dla_core, memory=memory, cuda_graph=cuda_graph, cuda_impl=cuda_impl)
+            return be, info, "TensorRT engine built for this device: " + be.reason
+        onnx_path = _ort_artifact(bundle)
+    else:
+        if p.suffix.lower() != ".onnx":
+            raise ModelError(f"{p.name} is neither an .onnx file nor a bundle",
+                             hint="package .pt models first: edgeinfer package MODEL --device ...")
+        info, onnx_path = None, p
+        why_not = ("a plain ONNX file has no TensorRT engine; package it into a bundle and run "
+                   "`edgeinfer build` on the device for TensorRT")
+    if backend == "tensorrt":
+        raise MissingDependencyError(f"the TensorRT backend cannot run this model: {why_not}",
+                                     hint="use backend='auto' or 'onnxruntime', or build the engine with `edgeinfer build`")
+    from .ort_backend import OnnxRuntimeBackend
+
+    be = OnnxRuntimeBackend(onnx_path, device=device, intra_op_threads=intra_op_threads)
+    return be, info, f"{why_not}; using {be.reason}"
