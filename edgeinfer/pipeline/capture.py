@@ -84,6 +84,7 @@ class CaptureWorker:
         self._max_frames = max_frames
         self._stop = threading.Event()
         self._generation = 0
+        self._gen_lock = threading.Lock()  # serialises "lost" between the capture thread and the monitor
         self._thread: Optional[threading.Thread] = None
         self._rng = random.Random()
         self.state = "connecting"
@@ -99,11 +100,12 @@ class CaptureWorker:
     def start(self) -> None:
         self._spawn()
 
-    def _spawn(self) -> None:
+    def _spawn(self, *, resumed: bool = False) -> None:
         self._generation += 1
         gen = self._generation
         self.last_activity = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, args=(gen,), name=f"capture-{self.source_id}-{gen}", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(gen, resumed), name=f"capture-{self.source_id}-{gen}",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -117,17 +119,22 @@ class CaptureWorker:
         return not self._thread.is_alive()
 
     def stalled(self, now: float) -> bool:
-        """A live read blocked well past the watchdog timeout (the backend ignored its own timeout)."""
+        """A connected live source has delivered no frame for ``timeout_s`` (the read is hung or too slow).
+
+        Backends' own read timeouts are not reliable enough for this (OpenCV's FFmpeg backend retries
+        a timed-out read several times), so the pipeline's monitor calls this and :meth:`abandon`.
+        """
         return (self.live and not self._stop.is_set() and self.state == "connected"
-                and now - self.last_activity > 2 * self._policy.timeout_s + 1.0)
+                and now - self.last_frame_mono > self._policy.timeout_s)
 
     def abandon(self) -> None:
-        """Leave a stuck thread behind (it exits when its read returns) and start a fresh one."""
-        log.warning("source %s: capture thread stuck in a read for %.1f s; starting a new one",
-                    self.source_id, time.perf_counter() - self.last_activity)
-        self._set_state("lost", "capture stuck in read")
-        self.reconnects.add()
-        self._spawn()
+        """Declare the source lost and rebuild it in a fresh thread; the stuck one exits when its read returns."""
+        with self._gen_lock:
+            if self.state != "connected" or self._stop.is_set():
+                return
+            self._set_state("lost", f"no frame for {self._policy.timeout_s:.1f} s")
+            self.reconnects.add()
+            self._spawn(resumed=True)
 
     # -- thread body -------------------------------------------------------------------------
     def _current(self, gen: int) -> bool:
@@ -141,9 +148,9 @@ class CaptureWorker:
         log.log(level, "source %s (%s): %s %s", self.source_id, describe_target(self.spec), state, detail)
         self._on_event(SourceEvent(self.source_id, state, time.time(), detail, attempt))
 
-    def _run(self, gen: int) -> None:
+    def _run(self, gen: int, resumed: bool = False) -> None:
         try:
-            self._run_loop(gen)
+            self._run_loop(gen, resumed)
         except EdgeInferError as exc:
             if self._current(gen):
                 self._set_state("failed", str(exc))
@@ -158,9 +165,11 @@ class CaptureWorker:
                     self._set_state("stopped")
                 self._hub.source_done(self.source_id)
 
-    def _run_loop(self, gen: int) -> None:
-        attempt = 0
-        first = True
+    def _run_loop(self, gen: int, resumed: bool) -> None:
+        attempt = 1 if resumed else 0
+        first = not resumed
+        if resumed:
+            self._backoff(gen, attempt)
         while self._current(gen):
             reader = self._connect(gen, first, attempt)
             first = False
@@ -180,9 +189,12 @@ class CaptureWorker:
                 return
             if outcome == "stop":
                 return
-            attempt = 0 if outcome == "lost-after-frames" else attempt + 1
-            self._set_state("lost", f"no frame for {self._policy.timeout_s:.1f} s")
-            self.reconnects.add()
+            attempt = 1 if outcome == "lost-after-frames" else attempt + 1
+            with self._gen_lock:
+                if not self._current(gen):
+                    return  # the monitor already declared it lost and started a fresh thread
+                self._set_state("lost", f"no frame for {self._policy.timeout_s:.1f} s")
+                self.reconnects.add()
             self._backoff(gen, attempt)
 
     def _connect(self, gen: int, first: bool, attempt: int) -> Optional[FrameReader]:

@@ -110,3 +110,24 @@ def test_rtsp_watchdog_reconnects_with_backoff(mean_onnx, server):
     assert len(delays) >= 2 and max(delays) > min(delays)  # exponential backoff, capped at max_s (+ jitter)
     assert max(delays) <= 1.2 * 1.1 + 1e-6
     assert stats["leaked_threads"] == []
+
+
+def test_rtsp_frozen_connection_is_detected_by_the_watchdog(mean_onnx, server):
+    """A server that stops sending but keeps the TCP connection open (SIGSTOP): no frame for T → rebuild."""
+    import signal
+
+    policy = ReconnectPolicy(timeout_s=2.0, initial_s=0.3, max_s=1.0, jitter=0.0)
+    with Pipeline(OrtMeanModel(mean_onnx), sources={"cam": server.url}, on_result=lambda r: None, telemetry=None,
+                  reconnect=policy, join_timeout=8) as p:
+        src = lambda: p.stats()["sources"]["cam"]  # noqa: E731
+        _wait(lambda: src()["state"] == "connected" and src()["frames"] > 10, 40, "first frames")
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.perf_counter()
+            _wait(lambda: p.stats()["reconnects"] >= 1, 15, "the watchdog to notice the frozen stream")
+            detected = time.perf_counter() - t0
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        frames_before = src()["frames"]
+        _wait(lambda: src()["state"] == "connected" and src()["frames"] > frames_before + 10, 40, "frames after resume")
+    assert detected < policy.timeout_s + 1.5  # our watchdog, not the backend's slower read retries

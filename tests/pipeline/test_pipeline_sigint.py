@@ -1,0 +1,33 @@
+"""Ctrl-C (SIGINT) in the main thread shuts the pipeline down cleanly and promptly."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_ctrl_c_closes_every_thread(tmp_path):
+    child = Path(__file__).with_name("sigint_child.py")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen([sys.executable, str(child), str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "running"
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        elapsed = time.perf_counter() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    report = json.loads(out.strip().splitlines()[-1])
+    assert proc.returncode == 130 and elapsed < 10
+    assert report["leaked"] == [] and report["frames"] > 5
+    assert not [name for name in report["alive"] if name.startswith(("capture-", "infer-", "sink", "pipeline-"))]
