@@ -59,6 +59,8 @@ FACTORIES: Dict[Tuple[str, str], str] = {
     ("ILayer", "get_output"): "ITensor",
     ("OnnxParser", "get_error"): "ParserError",
 }
+# edgeinfer.build.trt_shim helpers that hand back TensorRT objects (called as trt_shim.X / shim.X).
+SHIM_RETURNS: Dict[str, str] = {"deserialize": "ICudaEngine", "attach_timing_cache": "ITimingCache"}
 PARAMETER_TYPES: Dict[str, str] = {
     "builder": "Builder", "network": "INetworkDefinition", "config": "IBuilderConfig", "parser": "OnnxParser",
     "engine": "ICudaEngine", "context": "IExecutionContext", "inspector": "EngineInspector",
@@ -200,6 +202,10 @@ class ContractChecker:
             for target in targets:
                 if isinstance(target, ast.expr):
                     self._expr(target, scope)  # `config.max_workspace_size = ...` is a use too
+                if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+                    for elt, item in zip(target.elts, value.elts):  # `trt, engine = self.trt, self.engine`
+                        self._assign(elt, self._type_of(item, scope), scope)
+                    continue
                 self._assign(target, types, scope)
         else:
             for name, value in ast.iter_fields(stmt):
@@ -305,6 +311,9 @@ class ContractChecker:
             if _call_name(node) == "require" and node.args and isinstance(node.args[0], ast.Constant) \
                     and node.args[0].value == "tensorrt":
                 return {MODULE}
+            if isinstance(node.func, ast.Attribute) and node.func.attr in SHIM_RETURNS \
+                    and "shim" in ast.unparse(node.func.value):
+                return {("inst", SHIM_RETURNS[node.func.attr])}
             result = set()
             for kind, name in self._type_of(node.func, scope):
                 if kind == "class":
