@@ -237,7 +237,10 @@ class CaptureWorker:
                 if ref is not None:
                     ref.release()
                 return "stop"
-            if frame is None:
+            # A live read that blocked for the whole watchdog period counts as a stall even when it
+            # returns something: OpenCV's FFmpeg backend hands out a flushed frame after its read timeout.
+            stalled_read = self.live and t1 - t0 >= 0.95 * self._policy.timeout_s
+            if frame is None or stalled_read:
                 if ref is not None:
                     ref.release()
                 if self.live:
