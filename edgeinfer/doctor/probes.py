@@ -83,7 +83,9 @@ def cudnn_version(root: Path, packages: Dict[str, str]) -> Tuple[Optional[str], 
     found = find_package(packages, r"libcudnn\d+(-cuda-\d+)?")
     if found:
         return found[1], f"dpkg {found[0]}"
-    for header in sorted((root / "usr" / "include").glob("**/cudnn_version*.h")):
+    include = root / "usr" / "include"
+    # JetPack puts it in /usr/include or /usr/include/<triplet>/ (cudnn_version_v8.h); no deeper walk.
+    for header in sorted(list(include.glob("cudnn_version*.h")) + list(include.glob("*/cudnn_version*.h"))):
         text = _read(header) or ""
         parts = [re.search(rf"#define CUDNN_{k}\s+(\d+)", text) for k in ("MAJOR", "MINOR", "PATCHLEVEL")]
         if all(parts):
