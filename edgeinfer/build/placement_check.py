@@ -74,7 +74,8 @@ def node_devices(layer_info: Mapping[str, Any], *, node_order: Sequence[str], dl
 def planned_devices(placement: Mapping[str, Any]) -> Dict[str, str]:
     """ONNX node name -> "dla"/"gpu" from a PlacementPlan dict's ``nodes`` list."""
     nodes = placement.get("nodes") or []
-    return {str(n["name"]): str(n.get("device", "gpu")).lower() for n in nodes if isinstance(n, Mapping) and "name" in n}
+    devices = {str(n["name"]): str(n.get("device", "gpu")).lower() for n in nodes if isinstance(n, Mapping) and "name" in n}
+    return {name: where for name, where in devices.items() if where in ("dla", "gpu")}  # "folded" constants vanish
 
 
 def compare_placement(placement: Mapping[str, Any], actual: Mapping[str, str]) -> Dict[str, Any]:

@@ -43,9 +43,14 @@ def api_era(trt_version: Tuple[int, int, int]) -> str:
 
 
 def placement_dla_core(placement: Mapping[str, Any]) -> Optional[int]:
-    """The DLA core a placement plan chose (``dla_core`` key, or inside ``decision``); None = GPU."""
-    core = placement.get("dla_core")
+    """The DLA core a placement plan chose: ``dla_core`` unless ``decision`` is "gpu"; None = GPU.
+
+    (PlacementPlan.to_dict() keeps the DLA candidate's core even when it decides for the GPU.)
+    """
     decision = placement.get("decision")
+    if isinstance(decision, str) and decision.lower() == "gpu":
+        return None
+    core = placement.get("dla_core")
     if core is None and isinstance(decision, Mapping):
         core = decision.get("dla_core")
     if core is None or core is False or core in ("gpu", "off"):  # `0 in (False,)` is True: test identity

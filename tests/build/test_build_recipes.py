@@ -112,3 +112,12 @@ def test_recipes_per_jetpack_line_and_bad_precision():
 def test_paths_with_spaces_are_quoted():
     cmd = trtexec_command({"tensorrt": "10.3", "onnx": "my model.onnx", "engine_file": "e.engine", "workspace_mb": 64})
     assert shlex.split(cmd)[1] == "--onnx=my model.onnx"
+
+
+def test_reads_the_placement_plan_format():
+    # PlacementPlan.to_dict(): decision + dla_core (kept for the candidate even when deciding GPU), nodes in caps
+    nodes = [{"name": "/c", "device": "DLA"}, {"name": "/head/Concat", "device": "GPU"}, {"name": "/k", "device": "folded"}]
+    r = recipe("10.3", placement={"decision": "dla", "dla_core": 1, "nodes": nodes})
+    assert r["dla_core"] == 1 and r["gpu_layers"] == ["/head/Concat"]
+    r = recipe("10.3", placement={"decision": "gpu", "dla_core": 0, "nodes": nodes})
+    assert r["dla_core"] is None and r["gpu_layers"] == [] and "--useDLACore=0" not in args(r)

@@ -33,3 +33,10 @@ def test_differences_listed_against_the_plan():
     assert result["differences"] == [{"node": "/c2", "planned": "dla", "actual": "gpu"}]
     assert result["planned"] == {"dla": 4, "gpu": 3} and result["actual"] == {"dla": 3, "gpu": 3}
     assert result["not_reported"] == ["/const"]
+
+
+def test_plan_devices_in_capitals_and_folded_nodes():
+    plan = {"nodes": [{"name": "/c1", "device": "DLA"}, {"name": "/k", "device": "folded"}, {"name": "/out", "device": "GPU"}]}
+    result = compare_placement(plan, {"/c1": "gpu", "/out": "gpu"})
+    assert result["differences"] == [{"node": "/c1", "planned": "dla", "actual": "gpu"}]
+    assert result["not_reported"] == [] and result["planned"] == {"dla": 1, "gpu": 1}
