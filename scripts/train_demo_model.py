@@ -42,6 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--init-weights", default="yolo11n.yaml",
+                   help="start point: yolo11n.yaml (random init, default) or a local .pt to train longer from")
     p.add_argument("--min-map50", type=float, default=0.90, help="held-out mAP50 bar for writing the weights")
     return p.parse_args(argv)
 
@@ -99,10 +101,12 @@ def box_metrics(metrics) -> dict:
 def write_model_card(path: Path, *, args, command: str, versions: dict, pt_metrics: dict, onnx_metrics: dict,
                      train_s: float, total_s: float, epochs_run: int, best_epoch: str, onnx_info: dict) -> None:
     per_class = ", ".join(f"{k} {v:.3f}" for k, v in pt_metrics["ap50_per_class"].items())
+    origin = ("from random initialisation (`yolo11n.yaml`)" if args.init_weights.endswith(".yaml")
+              else f"further from `{args.init_weights}` (itself made by this script)")
     text = f"""# Demo model card: shapes-yolo11n
 
-A small detector made by this project, for demos and tests only: Ultralytics YOLO11n trained from
-random initialisation (`yolo11n.yaml`, nothing downloaded) on synthetic scenes of filled shapes.
+A small detector made by this project, for demos and tests only: Ultralytics YOLO11n trained
+{origin} on synthetic scenes of filled shapes (nothing downloaded).
 It knows nothing about real-world objects.
 
 | | |
@@ -124,7 +128,7 @@ blurred-noise + random-line backgrounds with sensor noise. `train` is trained on
 best epoch, `test` is held out and only used for the figures below.
 
 ## Training
-`YOLO("yolo11n.yaml").train(data=..., epochs={args.epochs}, imgsz={args.imgsz}, batch={args.batch},
+`YOLO("{args.init_weights}").train(data=..., epochs={args.epochs}, imgsz={args.imgsz}, batch={args.batch},
 workers={args.workers}, device="cpu", seed={args.seed}, deterministic=True)`, Ultralytics defaults
 otherwise (optimizer auto, mosaic, HSV/flip augmentation). Best epoch (by val fitness): {best_epoch}.
 
@@ -186,7 +190,9 @@ def main(argv=None) -> int:
     print(f"[train_demo] versions {versions}", flush=True)
 
     t_train = time.time()
-    model = YOLO("yolo11n.yaml")
+    if args.init_weights.endswith(".pt") and not Path(args.init_weights).is_file():
+        raise SystemExit(f"--init-weights {args.init_weights} is not on disk (Ultralytics would try to download it)")
+    model = YOLO(args.init_weights)
     model.train(data=data_yaml, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=args.workers,
                 device="cpu", seed=args.seed, deterministic=True, project=args.work_dir, name="shapes",
                 exist_ok=True, plots=False, verbose=True)
