@@ -17,7 +17,7 @@ import os
 from typing import Dict, Mapping, Optional, Tuple
 
 from ..._deps import is_available
-from ...errors import ConfigError, MissingDependencyError
+from ...errors import ConfigError, EdgeInferError, MissingDependencyError
 from .base import CudaApi, DeviceBuffer, HostBuffer
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ def get_cuda(impl: Optional[str] = None, *, device: int = 0) -> CudaApi:
         <edgeinfer.runtime.cuda.cudapython.CudaPython object at ...>
     """
     errors = []
-    for name in resolve_choice(impl):
+    choices = resolve_choice(impl)
+    for name in choices:
         key = (name, int(device))
         if key in _INSTANCES:
             return _INSTANCES[key]
@@ -67,6 +68,11 @@ def get_cuda(impl: Optional[str] = None, *, device: int = 0) -> CudaApi:
             api = cls(device=device)
         except MissingDependencyError as exc:
             errors.append(f"{name}: {exc.message}")
+            continue
+        except EdgeInferError as exc:
+            if len(choices) == 1:
+                raise
+            errors.append(f"{name}: {exc.message}")  # auto: a broken binding falls back to the next
             continue
         log.info("CUDA binding: %s (device %d)", name, device)
         _INSTANCES[key] = api

@@ -146,7 +146,7 @@ class CudaPython(CudaApi):
         major, minor = self.device_info()["compute_capability"]
         prog = self._nvrtc(nvrtc, nvrtc.nvrtcCreateProgram(source.encode(), f"{name}.cu".encode(), 0, [], []),
                            "nvrtcCreateProgram")
-        opts = [f"--gpu-architecture=sm_{major}{minor}".encode(), b"--std=c++14"]
+        opts = [f"--gpu-architecture=sm_{major}{minor}".encode()]
         err = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0]
         if int(err) != 0:
             size = self._nvrtc(nvrtc, nvrtc.nvrtcGetProgramLogSize(prog), "nvrtcGetProgramLogSize")

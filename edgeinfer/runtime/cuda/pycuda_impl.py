@@ -131,8 +131,7 @@ class PyCuda(CudaApi):
         major, minor = self.device_info()["compute_capability"]
         with self.activate():
             try:
-                module = compiler.SourceModule(source, arch=f"sm_{major}{minor}", no_extern_c=True,
-                                               options=["--std=c++14"])
+                module = compiler.SourceModule(source, arch=f"sm_{major}{minor}", no_extern_c=True)
             except Exception as exc:  # pycuda raises CompileError / cuda.Error
                 raise BackendError(f"pycuda could not compile kernel {name}: {exc}",
                                    hint="pycuda compiles with nvcc: put /usr/local/cuda/bin on PATH") from exc
