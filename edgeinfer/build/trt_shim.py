@@ -270,7 +270,12 @@ def add_static_profile(builder: Any, network: Any, config: Any, shapes: dict) ->
 def attach_timing_cache(config: Any, data: bytes) -> Any:
     """Create a timing cache from ``data`` (b"" for a fresh one) and attach it to ``config``."""
     cache = config.create_timing_cache(data)
-    config.set_timing_cache(cache, False)  # False: a mismatching cache is an error, not silently ignored
+    # ignore_mismatch=False: a cache from another device/TensorRT is refused (returns False) rather
+    # than half-used; then the build starts from an empty cache, which the save replaces.
+    if not config.set_timing_cache(cache, False):
+        log.warning("the timing cache does not match this device/TensorRT; starting a new one")
+        cache = config.create_timing_cache(b"")
+        config.set_timing_cache(cache, False)
     return cache
 
 

@@ -117,6 +117,16 @@ def test_timing_cache_is_loaded_and_saved(model_files, tmp_path):
     assert cache_file.read_bytes() == b"previous+tactics"  # what the builder's cache serialized to
 
 
+def test_mismatching_timing_cache_is_replaced(model_files, tmp_path):
+    cache_file = tmp_path / "timing.cache"
+    cache_file.write_bytes(b"foreign device")
+    trt = make_standin("10.16")
+    build_engine(BuildSpec(onnx_path=model_files["fp32"], precision="fp16", input_shapes=SHAPES,
+                           timing_cache=cache_file), trt=trt)
+    assert _calls(trt, "IBuilderConfig.create_timing_cache") == [(b"foreign device",), (b"",)]
+    assert cache_file.read_bytes() == b"+tactics"
+
+
 def test_failed_build_names_tensorrt_errors(model_files, tmp_path):
     trt = make_standin("10.3", fail_build="Could not find any implementation for node {ForeignNode[x...y]}")
     cache_file = tmp_path / "timing.cache"
