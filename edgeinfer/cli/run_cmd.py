@@ -97,12 +97,14 @@ def _parse_batch(batch: int, max_delay_ms: float) -> Tuple[int, float]:
 @click.option("--fallback", type=click.Choice(["none", "onnxruntime"]), default="onnxruntime", show_default=True,
               help="Backend to switch to when the engine fails at run time.")
 @click.option("--loop", is_flag=True, help="Replay file sources forever.")
+@click.option("--sink-lossless", is_flag=True,
+              help="For file sources, sinks wait instead of dropping frames (every frame written; inference may wait).")
 @click.option("--stats-json", type=click.Path(dir_okay=False), default=None, help="Write the final stats as JSON.")
 @click.option("--status-interval", type=float, default=1.0, show_default=True, help="Seconds between status lines (0: off).")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on 127.0.0.1:PORT.")
 @click.option("--conf", type=float, default=0.25, show_default=True, help="Detection confidence threshold.")
 def run(bundle: str, sources, sinks, uplink, uplink_spool, max_frames, duration, batch, max_delay_ms, instances, backend,
-        fallback, loop, stats_json, status_interval, metrics_port, conf) -> None:
+        fallback, loop, sink_lossless, stats_json, status_interval, metrics_port, conf) -> None:
     """Run BUNDLE (a bundle directory or .onnx) over one or more sources.
 
     Example: edgeinfer run bundle/ --source clip.mp4 --sink file://out.mp4 --stats-json stats.json
@@ -117,7 +119,7 @@ def run(bundle: str, sources, sinks, uplink, uplink_spool, max_frames, duration,
                  batch=batch, max_delay_ms=max_delay_ms, instances=instances,
                  fallback=None if fallback == "none" or backend == "onnxruntime" else fallback,
                  loop=loop, max_frames=max_frames, metrics_port=metrics_port, load_kwargs=load_kwargs,
-                 collect_results=False, telemetry="auto")
+                 collect_results=False, telemetry="auto", sink_lossless=sink_lossless)
     interrupted = False
     try:
         p.start()

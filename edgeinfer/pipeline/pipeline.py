@@ -48,6 +48,7 @@ class Pipeline:
         max_frames: stop each source after this many frames. return_frames: attach a copy of each frame.
         status_interval: log a status line every N seconds. metrics_port: serve Prometheus text on it.
         telemetry: ``"auto"`` (jtop → sysfs → none), None/False, or a JetsonTelemetry.
+        sink_lossless: sinks wait for file sources instead of dropping (every frame written; inference may wait).
         collect_results: False when only sinks/uplink consume results (nobody iterates): nothing is queued for you.
     """
 
@@ -58,7 +59,7 @@ class Pipeline:
                  status_interval: Optional[float] = None, metrics_port: Optional[int] = None,
                  metrics_host: str = "127.0.0.1", telemetry: Any = "auto", uplink_spool: Optional[str] = None,
                  load_kwargs: Optional[dict] = None, draw: bool = True, join_timeout: float = 5.0,
-                 collect_results: bool = True) -> None:
+                 collect_results: bool = True, sink_lossless: bool = False) -> None:
         if int(batch) < 1:
             raise ConfigError(f"batch={batch} must be at least 1", hint="use batch=1 for lowest latency")
         if float(max_delay_ms) < 0:
@@ -71,6 +72,7 @@ class Pipeline:
         self._queue_size, self._join_timeout = max(1, int(queue_size)), float(join_timeout)
         self._status_interval, self._on_result = status_interval, on_result
         self._collect = bool(collect_results) or on_result is not None
+        self._sink_lossless = bool(sink_lossless)
         self._instances, self._owned_models, model_path = resolve_models(model, instances=instances, load_kwargs=load_kwargs)
         self._fallback = fallback_factory(fallback, model_path=model_path, load_kwargs=load_kwargs)
         self._stop_requested = threading.Event()
@@ -212,9 +214,10 @@ class Pipeline:
             if self._uplink is not None:
                 # Uplink.put never blocks (store-and-forward), so it sits before the lossy sink queue: nothing is lost.
                 self._uplink.put(result.to_record())
-            if self._sink is not None:
-                self._sink.offer(result, ref.retain() if self._sink.needs_frame else None)
             lossless = not self._source_specs[result.source_id].live
+            if self._sink is not None:
+                self._sink.offer(result, ref.retain() if self._sink.needs_frame else None,
+                                 lossless=lossless and self._sink_lossless, stop=self._stop_requested)
             while self._collect and not self._stop_requested.is_set() and self._error is None:
                 if self._results.put(result, lossless=lossless, timeout=0.25):
                     break

@@ -73,6 +73,10 @@ class DropQueue:
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def put(self, item: Any, *, lossless: bool, timeout: Optional[float] = None) -> bool:
         """False when the queue is closed, or a lossless put timed out (the item is then not queued)."""
         dropped = _EMPTY

@@ -199,10 +199,23 @@ class SinkRunner:
     def start(self) -> None:
         self._thread.start()
 
-    def offer(self, result: FrameResult, ref) -> None:
-        """Queue a result (with a retained frame slot, or None); drops the oldest when full."""
-        if not self.queue.put((result, ref), lossless=False):
-            self._release_item((result, ref))
+    def offer(self, result: FrameResult, ref, *, lossless: bool = False, stop: Optional[threading.Event] = None) -> None:
+        """Queue a result (with a retained frame slot, or None).
+
+        Default: drop the oldest when full (a slow sink never stalls inference). ``lossless``
+        waits for space instead (offline file → file jobs that must write every frame).
+        """
+        item = (result, ref)
+        if not lossless:
+            if not self.queue.put(item, lossless=False):
+                self._release_item(item)
+            return
+        while stop is None or not stop.is_set():
+            if self.queue.put(item, lossless=True, timeout=0.25):
+                return
+            if self.queue.closed:
+                break
+        self._release_item(item)
 
     def close(self) -> None:
         self.queue.close()

@@ -22,7 +22,7 @@ def level(i: int) -> int:
     return 20 + (i * 37) % 200
 
 
-def build_mean_onnx(path: Path) -> Path:
+def build_mean_onnx(path: Path, *, batch="N") -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -32,8 +32,8 @@ def build_mean_onnx(path: Path) -> Path:
          helper.make_node("GlobalAveragePool", ["c"], ["g"]),
          helper.make_node("Flatten", ["g"], ["output0"], axis=1)],
         "mean",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, SIDE, SIDE])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["N", 1])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, SIDE, SIDE])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, 1])],
         [numpy_helper.from_array(weight, "w")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -1,0 +1,71 @@
+"""`edgeinfer run` and `edgeinfer bench` end to end: real CLI subprocess, real ONNX Runtime, real files."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import build_mean_onnx, write_levels_video
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def static_model(tmp_path_factory):
+    # batch fixed at 1: what a static YOLO export looks like to edgeinfer.load
+    return build_mean_onnx(tmp_path_factory.mktemp("cli") / "mean-b1.onnx", batch=1)
+
+
+def test_run_writes_video_stats_and_uplink_records(run_cli, static_model, tmp_path):
+    video = write_levels_video(tmp_path / "in.mp4", 30)
+    out, stats_path, results = tmp_path / "out.mp4", tmp_path / "stats.json", tmp_path / "results.jsonl"
+    proc = run_cli("run", static_model, "--source", video, "--max-frames", "20", "--sink", f"file://{out}",
+                   "--backend", "onnxruntime", "--uplink", f"file://{results}", "--uplink-spool", tmp_path / "spool",
+                   "--stats-json", stats_path, "--status-interval", "0.2", "--sink-lossless")
+    assert proc.returncode == 0, proc.stderr
+    assert "frames: 20 out of 20" in proc.stdout and "end-to-end latency: p50" in proc.stdout
+    stats = json.loads(stats_path.read_text())
+    assert stats["frames_out"] == 20 and stats["instances"][0]["backend"] == "onnxruntime" and stats["drops"]["total"] == 0
+    import cv2
+
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    cap.release()
+    records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    flat = [r for rec in records for r in (rec if isinstance(rec, list) else [rec])]
+    frames = sorted({r.get("frame_index", r.get("record", {}).get("frame_index")) for r in flat})
+    assert frames == list(range(20))
+
+
+def test_run_usage_and_user_errors(run_cli, static_model, tmp_path):
+    video = write_levels_video(tmp_path / "in.mp4", 5)
+    bad = run_cli("run", static_model, "--source", video, "--batch", "0")
+    assert bad.returncode == 2 and "--batch" in bad.stderr
+    missing = run_cli("run", static_model, "--source", tmp_path / "nope.mp4")
+    assert missing.returncode == 1 and "error: source file" in missing.stderr and "Traceback" not in missing.stderr
+    headless = run_cli("run", static_model, "--source", video, "--sink", "display://0", env={"DISPLAY": ""})
+    assert headless.returncode == 1 and "display sink unavailable" in headless.stderr
+
+
+def test_bench_sweep_finds_best_under_sla_and_plots(run_cli, static_model, tmp_path):
+    js, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    proc = run_cli("bench", static_model, "--batch", "1,2", "--delays-ms", "0,2", "--duration", "0.4",
+                   "--sla-p95-ms", "2000", "--json", js, "--plot", png)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(js.read_text())
+    assert len(result["points"]) == 2 * 2 * 3 and result["best"]["meets_sla"]
+    assert result["best"]["throughput_fps"] == max(p["throughput_fps"] for p in result["points"] if p["meets_sla"])
+    assert "best: batch" in proc.stdout and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_scenarios_report_pass_and_fail(run_cli, static_model, tmp_path):
+    js, png = tmp_path / "sc.json", tmp_path / "sc.png"
+    ok = run_cli("bench", static_model, "--scenario", "single", "--scenario", "burst", "--scenario", "sustained",
+                 "--batch", "2", "--duration", "0.5", "--sla-p95-ms", "5000", "--json", js, "--plot", png)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(js.read_text())
+    assert set(report["scenarios"]) == {"single", "burst", "sustained"}
+    for sc in report["scenarios"].values():
+        assert sc["pass"] and sc["p50_ms"] <= sc["p95_ms"] <= sc["p99_ms"] and sc["series"]
+    assert ok.stdout.count("PASS") == 3 and png.stat().st_size > 10_000
+    fail = run_cli("bench", static_model, "--scenario", "sustained", "--duration", "0.3", "--sla-p95-ms", "0.0001")
+    assert fail.returncode == 1 and "FAIL (p95 >" in fail.stdout
