@@ -107,6 +107,8 @@ def _validate(spec: BuildSpec, trt: Any, typed: bool) -> None:
     if spec.dla_core is not None and typed and not shim.always_strongly_typed(trt):
         raise BuildError("DLA builds on TensorRT 10.x use implicit INT8 / FP16 flags, not strongly typed networks",
                          hint="drop strongly_typed for DLA builds")
+    if spec.dla_core is not None:
+        shim.check_dla_available(trt)
     if spec.dla_core is not None and spec.precision == "fp32":
         raise BuildError("DLA runs only FP16 and INT8, but the bundle's precision is fp32",
                          hint="pass --dla-core gpu, or re-package with --precision fp16|int8")

@@ -157,6 +157,14 @@ def dla_support(trt_version: Tuple[int, int, int], *, profile_name: str, familie
     return None
 
 
+def check_dla_available(trt: Any) -> None:
+    """Refuse DLA on TensorRT 11.0-11.3, which has none whatever the device (11.4's AGX-Orin-only
+    rule needs the device profile and is applied where the device is known: recipes, build_engines)."""
+    major, minor = version_tuple(trt)[:2]
+    if major == 11 and minor < 4:
+        fail_unavailable("DLA", version_text(trt), hint="pass --dla-core gpu; DLA returns in TensorRT 11.4 on AGX Orin")
+
+
 def _jetpack_tuple(text: str) -> Tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", str(text))[:3]) + (0,) * (3 - len(re.findall(r"\d+", str(text))[:3]))
 

@@ -76,6 +76,12 @@ def test_dla0_with_gpu_fallback_and_pins(version, model_files):
     assert result.layer_info["Layers"][0 if version != "11.4" else 2]["Name"].startswith("{ForeignNode[")
 
 
+def test_dla_on_trt_11_1_is_refused(model_files):
+    with pytest.raises(BuildError, match="DLA is not available in TensorRT 11.1"):
+        build_engine(BuildSpec(onnx_path=model_files["qdq"], precision="int8", input_shapes=SHAPES, dla_core=0),
+                     trt=make_standin("11.1"))
+
+
 def test_dla_core_beyond_the_device_is_refused(model_files):
     trt = make_standin("10.3", dla_cores=1)
     with pytest.raises(BuildError, match="DLA core 1 requested but this device has 1"):
