@@ -58,7 +58,7 @@ def _device_lines(name: str, d: Dict[str, Any]) -> List[str]:
         lines.append(f"               {r['rule']} x{r['nodes']}: {r['example']}")
     for n in p.get("nodes", []):
         lines.append(f"      {n['device']:<6} {n['op']:<14} {n['name']}: {n['reason']}")
-    lines.append(f"  accuracy     {_kv(d['accuracy'])}")
+    lines += _accuracy_lines(d["accuracy"])
     if d["calibration"]:
         lines.append(f"  calibration  {_kv(d['calibration'])}")
     target = [k for k, r in d["recipes"].items() if r["tensorrt"] == jp["tensorrt"] and k.startswith(f"jp{jp['jetpack']}-")]
@@ -75,6 +75,26 @@ def _device_lines(name: str, d: Dict[str, Any]) -> List[str]:
         lines.append(f"  engine       {e['path']} ({(e['size_bytes'] or 0) / 1e6:.1f} MB, TensorRT {e['tensorrt_version']})")
         lines.append(f"               placement static: {pl['static']['decision']} ({pl['static']['dla']} DLA / "
                      f"{pl['static']['gpu']} GPU nodes); actual: {actual}; {len(pl['differences'])} node(s) differ")
+    return lines
+
+
+def _accuracy_lines(acc: Dict[str, Any]) -> List[str]:
+    if not acc.get("measured"):
+        return [f"  accuracy     not measured ({acc.get('note', 'no report')})"]
+    figures = []
+    ref = (acc.get("precisions") or {}).get("fp32", {})
+    for prec, vals in (acc.get("precisions") or {}).items():
+        if prec == "fp32":
+            continue
+        for metric in ("map50", "map50_95"):
+            if metric in vals and metric in ref:
+                figures.append(f"{metric} {ref[metric]:.3f} -> {prec} {vals[metric]:.3f}")
+        if "agreement" in vals:
+            figures.append(f"{prec} vs fp32 box F1 {vals['agreement'].get('f1', 0):.3f}, "
+                           f"score cosine {vals.get('score_cosine', 0):.4f}")
+    lines = [f"  accuracy     {'; '.join(figures) or '-'} ({acc.get('images', '?')} images, {acc.get('backend', '?')})"]
+    if acc.get("criterion"):
+        lines.append(f"               budget: {acc['criterion']}; {len(acc.get('excluded_layers') or [])} layer(s) kept in float")
     return lines
 
 

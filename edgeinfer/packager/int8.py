@@ -1,9 +1,10 @@
 """INT8 and FP16 artifacts for a bundle, made once and shared by every device that can use them.
 
-INT8: calibration images are loaded and calibrated ONCE; the Q/DQ ONNX (explicit quantization:
-TensorRT 10 GPU, TensorRT 11) is made once; a TensorRT calibration cache (implicit quantization:
-DLA on JetPack 5/6, GPU on 8.x) is written per TensorRT version, because its header carries the
-version. With a validation set the accuracy budget decides which layers stay in float.
+INT8: calibration images are loaded and calibrated ONCE (edgeinfer.quantize.quantize_with_budget:
+ranges, Q/DQ ONNX with the most sensitive Convs kept in float until the accuracy budget holds,
+accuracy report); the Q/DQ ONNX (explicit quantization: TensorRT 10 GPU, TensorRT 11) is shared;
+a TensorRT calibration cache (implicit quantization: DLA on JetPack 5/6, GPU on 8.x) is written
+per TensorRT version from the same ranges, because its header carries the version.
 
 Example:
     >>> a = make_int8_artifacts(model, calib="data/val", method="entropy", val=None, budget=None,
@@ -19,49 +20,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import QuantizeError
-
 MAX_CALIB_IMAGES = 256
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
 class Int8Artifacts:
     qdq_path: Path
     caches: dict[str, Path]  # TensorRT version -> calibration cache file
-    report: dict[str, Any]  # accuracy report (AccuracyReport.to_dict() or {"measured": False})
+    report: dict[str, Any]  # accuracy report + budget criterion, attempts, float-kept layers
     calibration: dict[str, Any]  # method, image count, data digest, source
     excluded: list[str] = field(default_factory=list)
 
 
 def make_int8_artifacts(model: Any, *, calib: Any, method: str, val: Any, budget: float | None,
-                        trt_versions: Iterable[str], work: Path, progress: Callable[[str, int, int], None] | None
-                        ) -> Int8Artifacts:
-    """Calibrate once, then write the Q/DQ ONNX and one calibration cache per TensorRT version."""
+                        trt_versions: Iterable[str], work: Path, fp16_onnx: Path | None = None,
+                        progress: Progress | None = None) -> Int8Artifacts:
+    """Calibrate once, quantize under the budget, and write one calibration cache per TensorRT version.
+
+    Raises QuantizeError (from edgeinfer.quantize) for an empty/unreadable calibration set or a
+    budget INT8 cannot meet.
+    """
     from .. import quantize as q
 
     data = q.load_calibration_images(calib, model.info, max_images=MAX_CALIB_IMAGES, progress=progress)
-    if len(data) == 0:
-        raise QuantizeError(f"calibration set {calib} holds no images", hint="point --calib at a folder of images")
     calibration = {"method": method, "images": int(len(data)), "source": Path(str(calib)).name,
                    "data_sha256": hashlib.sha256(data.tobytes()).hexdigest()}
-    ranges = q.compute_ranges(model.onnx_path, data, method=method, progress=progress)
     out = work / "int8"
     out.mkdir(parents=True, exist_ok=True)
-    if val is not None:
-        result = q.quantize_with_budget(model.onnx_path, out / "model.int8.qdq.onnx", ranges=ranges, info=model.info,
-                                        val=val, budget=budget, progress=progress)
-        qdq_path, report, excluded = Path(result.qdq_path), result.report.to_dict(), list(result.excluded_layers)
-        report["measured"] = True
-    else:
-        qdq = q.make_qdq_onnx(model.onnx_path, out / "model.int8.qdq.onnx", ranges=ranges, info=model.info)
-        qdq_path, excluded = Path(qdq.path), list(qdq.excluded)
-        report = {"measured": False, "note": "no --val set given: accuracy not measured"}
+    result = q.quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=out, val=val, method=method,
+                                    budget=budget, fp16_onnx=fp16_onnx, progress=progress)
     caches = {}
     for version in sorted(set(trt_versions)):
         path = out / f"calib-trt{version}.cache"
-        path.write_text(q.write_trt_calibration_cache(ranges, trt_version=version, method=method))
+        path.write_text(q.write_trt_calibration_cache(result.ranges, trt_version=version, method=method))
         caches[version] = path
-    return Int8Artifacts(qdq_path=qdq_path, caches=caches, report=report, calibration=calibration, excluded=excluded)
+    report = dict(result.report.to_dict(), measured=True, criterion=result.criterion,
+                  excluded_layers=list(result.excluded_layers), attempts=list(result.attempts))
+    return Int8Artifacts(qdq_path=Path(result.qdq_path), caches=caches, report=report, calibration=calibration,
+                         excluded=list(result.excluded_layers))
 
 
 def make_fp16_artifact(model: Any, work: Path) -> Path:
@@ -71,3 +68,13 @@ def make_fp16_artifact(model: Any, work: Path) -> Path:
     out = work / "fp16"
     out.mkdir(parents=True, exist_ok=True)
     return Path(q.make_fp16_onnx(model.onnx_path, out / "model.fp16.onnx"))
+
+
+def measure_fp16(model: Any, fp16_path: Path, *, val: Any, progress: Progress | None) -> dict[str, Any]:
+    """FP16 vs FP32 accuracy on the labelled val set (only when one is given: it costs a full evaluation)."""
+    from .. import quantize as q
+
+    if val is None:
+        return {"precision": "fp16", "measured": False, "note": "no --val set given: accuracy not measured"}
+    report = q.evaluate_accuracy(model.onnx_path, info=model.info, fp16_onnx=fp16_path, val=val, progress=progress)
+    return dict(report.to_dict(), precision="fp16", measured=True)

@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..bundle import BundleWriter
 from ..errors import BundleError, QuantizeError
 from ..placement import plan_placement
-from .int8 import Int8Artifacts, make_fp16_artifact, make_int8_artifacts
+from .int8 import Int8Artifacts, make_fp16_artifact, make_int8_artifacts, measure_fp16
 from .targets import CALIB_METHODS, Target, default_calib_method, resolve_target
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         calib: calibration images (dir, glob, video or .npy); required for INT8.
         calib_method: entropy | minmax | percentile; default entropy if any device runs on the DLA, else minmax.
         val: labelled validation set (YOLO layout / data.yaml) for the accuracy report and budget.
-        accuracy_budget: max allowed mAP50 drop of INT8 vs FP32 (layers are kept in float until it holds).
+        accuracy_budget: INT8 budget in mAP50-95 points below FP32 with ``val`` (default 1.0); without
+            labels INT8 must agree with FP32 on held-out calibration images (edgeinfer.quantize.gate).
         dla: auto | off | 0 | 1 | None (each profile's default).
         jetpack: target JetPack line for placement/calibration cache (default: per device, see targets).
         out: bundle directory (or .tar with ``archive``); default ``<model stem>.bundle`` here.
@@ -60,22 +62,43 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         work = Path(work_dir)
         model = _ingest(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, work=work, say=say)
         plans = {t.name: _plan(model.onnx_path, t, say) for t in targets}
-        int8 = None
-        if any(t.precision == "int8" for t in targets):
-            method = calib_method or default_calib_method(plans)
-            say(f"INT8: calibration method {method}" + ("" if calib_method else " (default: "
-                + ("a device runs on the DLA)" if method == "entropy" else "no device runs on the DLA)")))
-            int8 = make_int8_artifacts(model, calib=calib, method=method, val=val, budget=accuracy_budget,
-                                       trt_versions={t.jetpack.tensorrt for t in targets if t.precision == "int8"},
-                                       work=work, progress=progress)
-        fp16 = make_fp16_artifact(model, work) if any(t.precision == "fp16" for t in targets) else None
-        _write_bundle(dest, model, targets, plans, int8, fp16, force=force, archive=archive)
+        int8, targets = _int8(model, targets, plans, calib=calib, calib_method=calib_method, val=val,
+                              budget=accuracy_budget, work=work, progress=progress, say=say)
+        fp16 = fp16_report = None
+        if any(t.precision == "fp16" for t in targets):
+            fp16 = make_fp16_artifact(model, work)
+            fp16_report = measure_fp16(model, fp16, val=val, progress=progress)
+        _write_bundle(dest, model, targets, plans, int8, fp16, fp16_report, force=force, archive=archive)
     say(f"wrote {dest}")
     if build:
         from ..build import build_engines  # needs TensorRT: only imported when asked to build
 
         build_engines(dest)
     return dest
+
+
+def _int8(model: Any, targets: list[Target], plans: dict[str, Any], *, calib: Any, calib_method: str | None,
+          val: Any, budget: float | None, work: Path, progress: Progress | None, say: Report
+          ) -> tuple[Int8Artifacts | None, list[Target]]:
+    """INT8 artifacts for the INT8 targets; with --precision best a missed budget falls back to FP16."""
+    wanted = [t for t in targets if t.precision == "int8"]
+    if not wanted:
+        return None, targets
+    method = calib_method or default_calib_method(plans)
+    why = "" if calib_method else (" (default: a device runs on the DLA)" if method == "entropy"
+                                   else " (default: no device runs on the DLA)")
+    say(f"INT8: calibration method {method}{why}")
+    try:
+        artifacts = make_int8_artifacts(model, calib=calib, method=method, val=val, budget=budget,
+                                        trt_versions={t.jetpack.tensorrt for t in wanted}, work=work, progress=progress)
+    except QuantizeError as exc:
+        if not all(t.best for t in wanted) or "budget" not in exc.message:
+            raise
+        say(f"INT8 missed the accuracy budget; --precision best falls back to FP16 ({exc.message})")
+        return None, [replace(t, precision="fp16") if t.precision == "int8" else t for t in targets]
+    if artifacts.excluded:
+        say(f"INT8: {len(artifacts.excluded)} sensitive Conv layer(s) kept in float to hold the accuracy budget")
+    return artifacts, targets
 
 
 def _resolve(devices: Any, *, precision: Any, dla: Any, jetpack: Any, say: Report) -> list[Target]:
@@ -135,7 +158,7 @@ def _plan(onnx_path: Path, target: Target, say: Report) -> Any:
 
 
 def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str, Any], int8: Int8Artifacts | None,
-                  fp16: Path | None, *, force: bool, archive: bool) -> None:
+                  fp16: Path | None, fp16_report: dict[str, Any] | None, *, force: bool, archive: bool) -> None:
     from ..build import make_build_recipes
 
     info = model.info
@@ -153,6 +176,7 @@ def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str
                 accuracy, calibration = dict(int8.report, precision="int8"), dict(int8.calibration)
             if t.precision == "fp16" and fp16 is not None:
                 artifacts["fp16_onnx"] = writer.add_artifact(fp16)
+                accuracy = dict(fp16_report or {})
             plan = plans[t.name].to_dict()
             recipes = make_build_recipes(profile=t.profile, precision=t.precision, artifacts=artifacts,
                                          placement=plan, input_shapes=shapes, workspace_mb=t.profile.defaults.workspace_mb)

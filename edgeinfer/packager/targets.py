@@ -31,6 +31,7 @@ class Target:
     dla: str  # auto | off | 0 | 1
     jetpack: Any  # JetPackLine the placement and INT8 cache are made for
     jetpack_reason: str
+    best: bool = False  # --precision best: an INT8 budget miss falls back to FP16
 
     @property
     def name(self) -> str:
@@ -44,7 +45,7 @@ def resolve_target(profile: Any, *, precision: str | None, dla: str | int | None
     if request not in DLA_CHOICES:
         raise ConfigError(f"unknown --dla value {dla!r}", hint="use auto, off, 0 or 1")
     line, why = _jetpack_line(profile, jetpack, wants_dla=request != "off" and profile.dla_cores > 0)
-    return Target(profile=profile, precision=prec, dla=request, jetpack=line, jetpack_reason=why)
+    return Target(profile=profile, precision=prec, dla=request, jetpack=line, jetpack_reason=why, best=precision == "best")
 
 
 def default_calib_method(plans: dict[str, Any]) -> str:
