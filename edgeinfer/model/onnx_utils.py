@@ -193,3 +193,26 @@ def save_onnx_atomic(model: Any, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def topological_sort(model: Any) -> None:
+    """Reorder graph nodes so every input is produced before use (in place).
+
+    Some converters append their Cast nodes at the end; ONNX Runtime copes, but the checker and
+    TensorRT's parser walk nodes in order.
+    """
+    nodes = list(model.graph.node)
+    available = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer} | {""}
+    ordered, pending = [], nodes
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise ModelError("the graph has a cycle or an input that nothing produces",
+                             hint="re-export the model; its graph is not a valid DAG")
+        ready_ids = {id(n) for n in ready}
+        for n in ready:
+            ordered.append(n)
+            available.update(n.output)
+        pending = [n for n in pending if id(n) not in ready_ids]
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)

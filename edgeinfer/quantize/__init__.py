@@ -11,12 +11,15 @@ Example:
 """
 from __future__ import annotations
 
+from .accuracy import AccuracyReport, evaluate_accuracy
 from .calib_cache import TrtCalibrationCache, parse_trt_calibration_cache, write_trt_calibration_cache
 from .calibration import load_calibration_images
+from .fp16 import make_fp16_onnx
+from .gate import QuantizeResult, quantize_with_budget
 from .qdq import QdqResult, decode_nodes, make_qdq_onnx
 from .ranges import compute_ranges
 
 __all__ = [
-    "QdqResult", "TrtCalibrationCache", "compute_ranges", "decode_nodes", "load_calibration_images",
+    "AccuracyReport", "QdqResult", "QuantizeResult", "evaluate_accuracy", "make_fp16_onnx", "quantize_with_budget", "TrtCalibrationCache", "compute_ranges", "decode_nodes", "load_calibration_images",
     "make_qdq_onnx", "parse_trt_calibration_cache", "write_trt_calibration_cache",
 ]

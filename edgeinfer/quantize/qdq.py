@@ -23,6 +23,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -136,17 +137,18 @@ def _quantize(src: Path, out_path: Path, ranges: dict[str, float], *, nodes_to_e
         with tempfile.TemporaryDirectory(prefix="edgeinfer-qdq-") as tmp:
             cache = Path(tmp) / "ranges.json"
             save_tensors_data(tensors, cache)
-            q.quantize_static(
-                str(src), tmp_out, calibration_data_reader=None, quant_format=q.QuantFormat.QDQ,
-                op_types_to_quantize=["Conv"], per_channel=True, reduce_range=False,
-                activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
-                nodes_to_exclude=nodes_to_exclude, calibrate_method=q.CalibrationMethod.MinMax,
-                calibration_cache_path=str(cache),
-                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                               # Q/DQ on Conv inputs only (TensorRT fuses the rest); a Q/DQ on the last
-                               # head Conv outputs would feed INT8 logits into the float decode.
-                               "OpTypesToExcludeOutputQuantization": ["Conv"]},
-            )
+            with _ort_root_warnings_to_debug():
+                q.quantize_static(
+                    str(src), tmp_out, calibration_data_reader=None, quant_format=q.QuantFormat.QDQ,
+                    op_types_to_quantize=["Conv"], per_channel=True, reduce_range=False,
+                    activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+                    nodes_to_exclude=nodes_to_exclude, calibrate_method=q.CalibrationMethod.MinMax,
+                    calibration_cache_path=str(cache),
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                   # Q/DQ on Conv inputs only (TensorRT fuses the rest); a Q/DQ on the last
+                                   # head Conv outputs would feed INT8 logits into the float decode.
+                                   "OpTypesToExcludeOutputQuantization": ["Conv"]},
+                )
         _validate(Path(tmp_out))
         os.replace(tmp_out, out_path)
     except QuantizeError:
@@ -156,6 +158,28 @@ def _quantize(src: Path, out_path: Path, ranges: dict[str, float], *, nodes_to_e
         Path(tmp_out).unlink(missing_ok=True)
         raise QuantizeError(f"Q/DQ quantization failed: {str(exc).splitlines()[0][:300]}",
                             hint="try --precision fp16, or report the model") from exc
+
+
+class _DemoteOrtWarnings(logging.Filter):
+    """ORT's quantizer warns on the root logger (pre-processing advice, per-channel bias scale
+    bumps: one line per channel); keep them in our debug log instead of the user's console."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "root":
+            log.debug("ort: %s", record.getMessage())
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _ort_root_warnings_to_debug():
+    demote = _DemoteOrtWarnings()
+    root = logging.getLogger()
+    root.addFilter(demote)
+    try:
+        yield
+    finally:
+        root.removeFilter(demote)
 
 
 def _f32(v: float) -> Any:

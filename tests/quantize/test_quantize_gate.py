@@ -1,0 +1,80 @@
+"""FP16 export, accuracy report and the budget gate on real ONNX Runtime runs."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from edgeinfer.errors import QuantizeError
+from edgeinfer.model import load_model
+from edgeinfer.quantize import (
+    evaluate_accuracy,
+    make_fp16_onnx,
+    parse_trt_calibration_cache,
+    quantize_with_budget,
+)
+
+
+@pytest.fixture()
+def tiny(tmp_path, tiny_net):
+    path, _, _ = tiny_net(tmp_path / "tiny.onnx", size=16)
+    model = load_model(path, workdir=tmp_path / "ingested")
+    data = np.random.default_rng(7).standard_normal((24, 3, 16, 16)).astype(np.float32)
+    return model, data
+
+
+def test_fp16_keeps_fp32_io_and_runs(tmp_path, tiny):
+    model, data = tiny
+    out = make_fp16_onnx(model.onnx_path, tmp_path / "h.onnx")
+    onnx.checker.check_model(str(out))
+    m = onnx.load(str(out))
+    assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert m.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in m.graph.initializer)
+    a = ort.InferenceSession(str(model.onnx_path)).run(None, {"x": data[:1]})[0]
+    b = ort.InferenceSession(str(out)).run(None, {"x": data[:1]})[0]
+    assert b.dtype == np.float32 and np.abs(a - b).max() < 1e-2
+
+
+def test_accuracy_report_generic(tmp_path, tiny):
+    model, data = tiny
+    fp16 = make_fp16_onnx(model.onnx_path, tmp_path / "h.onnx")
+    rep = evaluate_accuracy(model.onnx_path, info=model.info, fp16_onnx=fp16, data=data)
+    d = rep.to_dict()
+    assert "ONNX Runtime" in d["note"] and "TensorRT" in d["note"]
+    out = d["precisions"]["fp16"]["outputs"]["y"]
+    assert 0 < out["max_abs_err"] < 1e-2 and out["cosine"] > 0.999
+    assert d["labelled"] is False and d["map50_95_drop_points"] == {"fp16": None}
+    with pytest.raises(QuantizeError, match="held-out data or a labelled val set"):
+        evaluate_accuracy(model.onnx_path, info=model.info)
+
+
+def test_gate_passes_when_loose(tmp_path, tiny):
+    model, data = tiny
+    res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_score_cosine=0.9,
+                               trt_version="8.6")
+    assert res.excluded_layers == [] and res.attempts[0]["passed"]
+    assert res.qdq_path.is_file() and parse_trt_calibration_cache(res.cache_text).version == 8600
+    assert "cosine >= 0.9" in res.criterion and res.to_dict()["accuracy"]["precisions"]["int8"]
+
+
+def test_gate_keeps_sensitive_layers_in_float_until_it_holds(tmp_path, tiny):
+    model, data = tiny
+    first = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "a",
+                                 min_score_cosine=0.0)
+    cos0 = first.attempts[0]["output_cosine"]
+    assert cos0 < 1.0
+    target = cos0 + (1.0 - cos0) * 0.5  # unreachable with every Conv in INT8, reachable with fewer
+    res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "b",
+                               min_score_cosine=target, max_float_fraction=1.0)
+    assert res.excluded_layers and not res.attempts[0]["passed"] and res.attempts[-1]["passed"]
+    assert res.attempts[-1]["output_cosine"] >= target
+
+
+def test_gate_impossible_budget_is_a_quantize_error(tmp_path, tiny):
+    model, data = tiny
+    with pytest.raises(QuantizeError, match="misses the accuracy budget") as err:
+        quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_score_cosine=1.0)
+    assert "fp16" in err.value.hint
+    assert not list(tmp_path.glob("*.qdq.onnx"))  # nothing half-made left behind
