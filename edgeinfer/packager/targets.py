@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, ProfileError
+from ..errors import ConfigError, PlacementError, ProfileError
 from ..placement import trt_supports_dla
 
 PRECISIONS = ("fp32", "fp16", "int8", "best")
@@ -44,6 +44,10 @@ def resolve_target(profile: Any, *, precision: str | None, dla: str | int | None
     request = str(profile.defaults.dla if dla is None else dla).lower()
     if request not in DLA_CHOICES:
         raise ConfigError(f"unknown --dla value {dla!r}", hint="use auto, off, 0 or 1")
+    if request in ("0", "1") and int(request) >= profile.dla_cores:  # fail before the slow steps
+        cores = "no DLA" if profile.dla_cores == 0 else f"{profile.dla_cores} DLA core(s) (0..{profile.dla_cores - 1})"
+        raise PlacementError(f"--dla {request} requested but {profile.name} has {cores}",
+                             hint="use --dla auto or off for this device, or drop it from --device")
     line, why = _jetpack_line(profile, jetpack, wants_dla=request != "off" and profile.dla_cores > 0)
     return Target(profile=profile, precision=prec, dla=request, jetpack=line, jetpack_reason=why, best=precision == "best")
 
