@@ -132,6 +132,13 @@ def make_build_recipes(*, profile: Any, jetpacks: Optional[Iterable[Any]] = None
     return {recipe_key(line): make_build_recipe(profile=profile, jetpack=line, **kwargs) for line in lines}
 
 
+def effective_dla_core(*, profile: Any, jetpack: Any, tensorrt: str, placement: Mapping[str, Any], precision: str,
+                       requested: Any = "plan") -> Optional[int]:
+    """The DLA core a build for this device and TensorRT really uses (None = GPU): the plan's or
+    requested core, unless the module, the precision or this TensorRT rules DLA out."""
+    return _choose_dla_core(profile, jetpack, trt_shim.parse_version(tensorrt), placement, precision, requested, [])
+
+
 def _choose_dla_core(profile: Any, jetpack: Any, version: Tuple[int, int, int], placement: Mapping[str, Any],
                      precision: str, requested: Any, notes: List[str]) -> Optional[int]:
     core = placement_dla_core(placement) if requested == "plan" else requested

@@ -21,7 +21,7 @@ from typing import Any, Iterator, List, Optional, Tuple
 from ..errors import EngineMismatchError
 from . import trt_shim as shim
 from .engine_key import EngineKey, EngineRecord, field, normalize_shapes
-from .recipe import placement_dla_core
+from .recipe import effective_dla_core, placement_dla_core
 
 log = logging.getLogger(__name__)
 LOCK_SUFFIX = ".engines.lock"
@@ -93,6 +93,10 @@ def _wanted(bundle: Any, detected: Any, dla_core: Any, tensorrt_version: Optiona
     core = placement_dla_core(entry.placement) if dla_core is None else (None if dla_core == "gpu" else int(dla_core))
     line = field(detected, "jetpack")
     trt_wanted = tensorrt_version or (str(field(line, "tensorrt")) if line is not None else None)
+    if dla_core is None and core is not None and trt_wanted:  # the plan's core, as a build here would use it
+        jetpack = line if line is not None else entry.jetpack
+        core = effective_dla_core(profile=entry.profile, jetpack=jetpack, tensorrt=trt_wanted,
+                                  placement=entry.placement, precision=entry.precision)
     from .bundle_build import bundle_input_shapes
 
     wanted = {"module": name, "l4t": str(field(detected, "l4t")), "tensorrt": trt_wanted,

@@ -131,3 +131,27 @@ def test_build_on_load_builds_once_across_two_processes(model_files, tmp_path):
     assert log.read_text().count("build") == 1  # the second process waited and reused the first's engine
     assert results[0] == results[1]
     assert len(open_bundle(bundle).device("orin-nx-16gb").engines) == 1
+
+
+def test_build_engines_refuses_what_this_tensorrt_cannot_do(model_files, tmp_path):
+    from edgeinfer.errors import BuildError
+
+    path = write_bundle(tmp_path / "b.bundle", model_files)
+    with pytest.raises(BuildError, match="DLA core 0 cannot be used here: TensorRT 11.1 has no DLA"):
+        build_engines(path, device="orin-nx-16gb", detected=DETECTED, dla_core=0, trt=make_standin("11.1"))
+
+    class Trt82:
+        __version__ = "8.2.1.8"
+
+    with pytest.raises(BuildError, match="JetPack 4"):
+        build_engines(path, device="orin-nx-16gb", detected=DETECTED, trt=Trt82())
+    assert open_bundle(path).device("orin-nx-16gb").engines == []
+    # on 11.1 the plan's DLA request degrades to a GPU build from the Q/DQ ONNX (strongly typed)
+    (record,) = build_engines(path, device="orin-nx-16gb", detected=DETECTED, trt=make_standin("11.1"),
+                              timing_cache=tmp_path / "t")
+    assert record["key"]["dla_core"] is None and record["settings"]["network"] == "strongly-typed"
+    assert record["onnx"] == open_bundle(path).device("orin-nx-16gb").artifacts["qdq_onnx"]
+
+    # and selection expects what a build on 11.1 produces (the GPU engine), not the plan's DLA core
+    on_11 = dict(DETECTED, jetpack=dict(JP62, tensorrt="11.1"))
+    assert select_engine(open_bundle(path), device=on_11, tensorrt_version="11.1.0.106").key.dla_core is None
