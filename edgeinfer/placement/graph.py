@@ -48,7 +48,7 @@ class Graph:
     folded: frozenset[str]  # names of nodes TensorRT folds away (constants, shape arithmetic)
     producers: dict[str, str]  # tensor -> node name
     consumers: dict[str, tuple[str, ...]]  # tensor -> node names
-    input_shapes: dict[str, Shape]
+    input_shapes: dict[str, Shape | None]
     output_names: tuple[str, ...]
 
 
@@ -81,11 +81,12 @@ def _index(model: Any) -> Graph:
                 consts[out] = value
     graph_inputs = {vi.name for vi in g.input} - set(consts)
     producers, consumers, ops = _edges(g)
-    nodes = tuple(_view(i, node, shapes, consts, producers, consumers, ops) for i, node in enumerate(g.node))
+    get_attr = require("onnx").helper.get_attribute_value
+    nodes = tuple(_view(i, node, shapes, consts, producers, consumers, ops, get_attr) for i, node in enumerate(g.node))
     return Graph(
         nodes=nodes, folded=frozenset(folded), producers=producers,
         consumers={k: tuple(v) for k, v in consumers.items()},
-        input_shapes={name: shapes.get(name) or () for name in graph_inputs},
+        input_shapes={name: shapes.get(name) for name in graph_inputs},  # None: no shape recorded (dynamic)
         output_names=tuple(o.name for o in g.output),
     )
 
@@ -120,9 +121,9 @@ def _edges(g: Any) -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]
     return producers, consumers, ops
 
 
-def _view(i: int, node: Any, shapes: dict, consts: dict, producers: dict, consumers: dict, ops: dict) -> NodeView:
-    onnx = require("onnx")
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+def _view(i: int, node: Any, shapes: dict, consts: dict, producers: dict, consumers: dict, ops: dict,
+          get_attr: Any) -> NodeView:
+    attrs = {a.name: get_attr(a) for a in node.attribute}
     attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
     return NodeView(
         name=node.name or f"{node.op_type}_{i}", op=node.op_type, attrs=attrs,

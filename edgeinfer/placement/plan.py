@@ -196,7 +196,8 @@ def _trt_has_no_dla(trt: tuple[int, ...], profile: Any) -> bool:
 
 
 def _dyn(graph: Graph) -> str:
-    return ", ".join(f"{k}={list(v)}" for k, v in graph.input_shapes.items() if not is_static(v))
+    return ", ".join(f"{k}={list(v) if v is not None else 'unknown'}" for k, v in graph.input_shapes.items()
+                     if not is_static(v))
 
 
 def _place(n: Any, graph: Graph, generation: int) -> NodePlacement:
