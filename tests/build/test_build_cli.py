@@ -48,3 +48,34 @@ def test_bad_dla_core_is_a_usage_error(run_cli, model_files, tmp_path):
     bundle = write_bundle(tmp_path / "b.bundle", model_files)
     result = run_cli("build", bundle, "--dla-core", "two")
     assert result.returncode == 2 and "--dla-core" in result.stderr
+
+
+def _standin_path(tmp_path: Path, version: str) -> str:
+    """A directory whose `tensorrt` module is the table-generated stand-in (for the CLI subprocess)."""
+    shim_dir = tmp_path / "standin_site"
+    shim_dir.mkdir()
+    (shim_dir / "tensorrt.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "from trt_standin import make_standin\n"
+        f"sys.modules[__name__] = make_standin({version!r})\n")
+    return str(shim_dir)
+
+
+def test_build_cli_adds_the_engine_and_reports_placement(run_cli, model_files, tmp_path):
+    import json
+
+    from edgeinfer.bundle import open_bundle
+
+    bundle = write_bundle(tmp_path / "b.bundle", model_files,
+                          placement={"decision": "dla", "dla_core": 0, "nodes": [{"name": "/model.23/Softmax", "device": "DLA"}]})
+    env = {"PYTHONPATH": _standin_path(tmp_path, "10.3"), "EDGEINFER_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_cli("build", bundle, "--device", "orin-nx-16gb", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "built engines/orin-nx-16gb_jp6.2-l4t36.4.3_trt10.3.0.30_sm87_int8_images-1x3x32x32_dla0.engine" in result.stdout
+    assert "/model.23/Softmax: planned dla, runs on gpu" in result.stdout
+    assert len(open_bundle(bundle).device("orin-nx-16gb").engines) == 1
+    assert (tmp_path / "cache" / "timing" / "timing-trt10.3-sm87.cache").is_file()
+    result = run_cli("build", bundle, "--device", "orin-nx-16gb", "--dla-core", "gpu", "--json", env=env)
+    (record,) = json.loads(result.stdout)
+    assert record["key"]["dla_core"] is None and len(open_bundle(bundle).device("orin-nx-16gb").engines) == 2
