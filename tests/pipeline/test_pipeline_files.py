@@ -203,3 +203,34 @@ def test_stats_metrics_endpoint_and_status_line(mean_onnx, levels_video):
     assert stats["telemetry"]["source"] == "not available" and stats["telemetry"]["fps_per_watt"] is None
     for stage in ("capture", "queue", "infer", "end_to_end"):
         assert stats["latency"][stage]["p95_ms"] is not None
+
+
+def test_model_path_loads_instances_through_edgeinfer_load(tmp_path):
+    from conftest import build_mean_onnx
+
+    import edgeinfer
+
+    model_path = build_mean_onnx(tmp_path / "b1.onnx", batch=1)
+    video = write_levels_video(tmp_path / "v.mp4", 12)
+    with edgeinfer.Pipeline(str(model_path), sources=[video], instances="ort,ort", fallback="onnxruntime",
+                            telemetry=None) as p:
+        results = list(p)
+        stats = p.stats()
+    assert [r.frame_index for r in results] == list(range(12))
+    assert [i["backend"] for i in stats["instances"]] == ["onnxruntime", "onnxruntime"]
+    assert {r.instance for r in results} <= {"ort#0", "ort#1"}
+    assert isinstance(results[0].detections, dict) and "output0" in results[0].detections  # generic model: raw outputs
+    with pytest.raises(ConfigError, match="unknown engine instance"):
+        Pipeline(str(model_path), sources=[video], instances="gpu,tpu")
+
+
+def test_importing_the_pipeline_loads_no_heavy_modules():
+    import subprocess
+    import sys
+
+    code = ("import sys, edgeinfer, edgeinfer.pipeline.pipeline, edgeinfer.telemetry.jetson; "
+            "heavy = [m for m in ('cv2', 'onnxruntime', 'torch', 'tensorrt', 'matplotlib') if m in sys.modules]; "
+            "assert edgeinfer.Pipeline is edgeinfer.pipeline.pipeline.Pipeline; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
