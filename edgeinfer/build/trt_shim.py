@@ -166,7 +166,8 @@ def check_dla_available(trt: Any) -> None:
 
 
 def _jetpack_tuple(text: str) -> Tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", str(text))[:3]) + (0,) * (3 - len(re.findall(r"\d+", str(text))[:3]))
+    parts = [int(p) for p in re.findall(r"\d+", str(text))[:3]]
+    return tuple(parts + [0] * (3 - len(parts)))
 
 
 # ---------------------------------------------------------------- network and parser
@@ -339,8 +340,6 @@ def _device_memory_v2(trt: Any, engine: Any) -> int:
 def _device_memory_v1(trt: Any, engine: Any) -> int:
     return int(engine.device_memory_size)
 
-
-# ---------------------------------------------------------------- INT8 calibration cache
 
 def trt_version_code(version: Tuple[int, int, int]) -> int:
     """NV_TENSORRT_VERSION as written in calibration-cache headers: 8502 for 8.5.2, 100300 for 10.3.0."""
