@@ -73,12 +73,18 @@ class Pipeline:
         self._status_interval, self._on_result = status_interval, on_result
         self._collect = bool(collect_results) or on_result is not None
         self._sink_lossless = bool(sink_lossless)
-        self._instances, self._owned_models, model_path = resolve_models(model, instances=instances, load_kwargs=load_kwargs)
-        self._fallback = fallback_factory(fallback, model_path=model_path, load_kwargs=load_kwargs)
         self._stop_requested = threading.Event()
+        # Sinks first (cheap checks such as "no display"), then models and uplink, closed again on failure.
         sinks = [] if sink is None else [make_sink(s, multi_source=len(self._source_specs) > 1, on_quit=self._stop_requested.set)
                                          for s in (sink if isinstance(sink, (list, tuple)) else [sink])]
-        self._uplink, self._owns_uplink = self._make_uplink(uplink, uplink_spool)
+        self._instances, self._owned_models, model_path = resolve_models(model, instances=instances, load_kwargs=load_kwargs)
+        try:
+            self._fallback = fallback_factory(fallback, model_path=model_path, load_kwargs=load_kwargs)
+            self._uplink, self._owns_uplink = self._make_uplink(uplink, uplink_spool)
+        except BaseException:
+            for m in self._owned_models:
+                m.close()
+            raise
         self._hub = FrameHub()
         self._collector = Collector(self._emit)
         self._results = DropQueue(capacity=result_queue)
@@ -235,24 +241,31 @@ class Pipeline:
         next_status = time.perf_counter() + (self._status_interval or 0)
         next_tel = 0.0
         while not self._finished.is_set():
-            now = time.perf_counter()
-            for cap in self._captures:
-                if cap.stalled(now):
-                    cap.abandon()
-            if self._stop_requested.is_set():
-                self._shutdown_flow()
             if self._workers and not any(w.alive for w in self._workers):
                 self._results.close()
                 if self._sink:
                     self._sink.close()
                 self._finished.set()
                 break
+            now = time.perf_counter()
+            try:
+                for cap in self._captures:
+                    if cap.stalled(now):
+                        cap.abandon()
+                if self._stop_requested.is_set():
+                    self._shutdown_flow()
+                if self._status_interval and now >= next_status:
+                    log.warning("%s", status_line(self.stats()))
+                    next_status = now + self._status_interval
+            except Exception as exc:  # the monitor must survive to close the queues; the error goes to the caller
+                self._fail(exc)
             if self._telemetry is not None and now >= next_tel:
-                self._telemetry_last = self._telemetry.sample()
                 next_tel = now + 1.0
-            if self._status_interval and now >= next_status:
-                log.warning("%s", status_line(self.stats()))
-                next_status = now + self._status_interval
+                try:
+                    self._telemetry_last = self._telemetry.sample()
+                except Exception as exc:  # telemetry is best effort: never stop inference for it
+                    log.warning("telemetry sampling failed (%r); switching it off", exc)
+                    self._telemetry = None
             time.sleep(0.05)
 
     def _telemetry_snapshot(self) -> Dict[str, Any]:
