@@ -111,7 +111,10 @@ def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_di
     criterion = _criterion(val is not None and info.task == "detect", budget, min_f1, min_score_cosine)
     res, report, ok, _ = attempt([])
     if not ok:
-        sample = (heldout if heldout is not None else ranges_data)[:_SENSITIVITY_IMAGES]
+        # Every intermediate tensor of both models is kept for these images: fewer at large sizes.
+        hw = info.imgsz or (640, 640)
+        n_images = _SENSITIVITY_IMAGES if hw[0] * hw[1] <= 416 * 416 else 2
+        sample = (heldout if heldout is not None else ranges_data)[:n_images]
         ranking = [name for name, _ in rank_conv_sensitivity(onnx_path, res.path, sample)]
         limit = int(math.floor(max_float_fraction * (len(res.quantized) + len(res.excluded))))
         for k in _growing(min(limit, len(ranking))):

@@ -40,7 +40,10 @@ def test_fp16_keeps_fp32_io_and_runs(tmp_path, tiny):
 def test_accuracy_report_generic(tmp_path, tiny):
     model, data = tiny
     fp16 = make_fp16_onnx(model.onnx_path, tmp_path / "h.onnx")
-    rep = evaluate_accuracy(model.onnx_path, info=model.info, fp16_onnx=fp16, data=data)
+    seen = []
+    rep = evaluate_accuracy(model.onnx_path, info=model.info, fp16_onnx=fp16, data=data,
+                            progress=lambda stage, done, total: seen.append((stage, done, total)))
+    assert ("accuracy (fp32)", 24, 24) in seen and ("accuracy (fp16)", 24, 24) in seen
     d = rep.to_dict()
     assert "ONNX Runtime" in d["note"] and "TensorRT" in d["note"]
     out = d["precisions"]["fp16"]["outputs"]["y"]

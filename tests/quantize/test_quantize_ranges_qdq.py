@@ -32,7 +32,9 @@ def _numpy_forward(x, w1, w2):
 def test_minmax_ranges_match_numpy(tmp_path, tiny_net):
     path, w1, w2 = tiny_net(tmp_path / "tiny.onnx")
     data = np.random.default_rng(3).standard_normal((6, 3, 16, 16)).astype(np.float32)
-    ranges = compute_ranges(path, data, method="minmax")
+    seen = []
+    ranges = compute_ranges(path, data, method="minmax", progress=lambda *a: seen.append(a))
+    assert seen[-1] == ("calibrate (minmax)", 6, 6)
     expected = {k: float(np.abs(v).max()) for k, v in _numpy_forward(data.astype(np.float64), w1, w2).items()}
     assert set(ranges) == set(expected)  # input + every node output: the names TensorRT's parser uses
     for name, amax in expected.items():
