@@ -89,15 +89,17 @@ def test_inspect_text_and_tampered_bundle(run_cli, int8_bundle, tmp_path):
     assert r.returncode == 1 and "sha256 mismatch" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_build_without_tensorrt_leaves_a_valid_bundle(run_cli, calib_dir, tmp_path):
+def test_build_without_tensorrt_leaves_a_valid_bundle(run_cli, tmp_path):
     out = tmp_path / "b.bundle"
-    r = run_cli("package", demo_model_path("onnx"), "--device", "orin-nx", "--precision", "int8", "--calib", calib_dir,
-                "--build", "-o", out)
-    assert "orin-nx -> orin-nx-16gb, orin-nx-8gb" in r.stdout  # family resolution is printed
+    r = run_cli("package", demo_model_path("onnx"), "--device", "orin-nx", "--precision", "fp16", "--build", "-o", out)
+    resolved = [line for line in r.stdout.splitlines() if line.startswith("devices: orin-nx -> ")]
+    assert len(resolved) == 1 and set(resolved[0].split("-> ")[1].split(", ")) == {"orin-nx-16gb", "orin-nx-8gb"}
     assert r.returncode == 1 and "tensorrt" in r.stderr.lower() and "Traceback" not in r.stderr
     bundle = open_bundle(out)
     assert sorted(bundle.devices) == ["orin-nx-16gb", "orin-nx-8gb"]
     assert all(bundle.device(d).engines == [] for d in bundle.devices)
+    fp16 = {bundle.device(d).artifacts["fp16_onnx"] for d in bundle.devices}
+    assert len(fp16) == 1  # one FP16 ONNX shared by both modules
 
 
 def test_empty_calibration_set(run_cli, tmp_path):
