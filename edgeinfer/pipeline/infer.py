@@ -56,8 +56,9 @@ class Collector:
                     self._emit(res, r)
 
     def pending(self) -> int:
-        with self._lock:
-            return sum(len(p) for p in self._pending.values())
+        """Results waiting for an earlier frame. Lock-free on purpose: ``emit`` may block under the lock
+        (back-pressure from a consumer who stopped iterating), and stats() must still answer."""
+        return sum(len(p) for p in list(self._pending.values()))
 
     def discard(self) -> None:
         """Release frames of results that can no longer be emitted (shutdown after an error)."""

@@ -234,3 +234,32 @@ def test_importing_the_pipeline_loads_no_heavy_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_on_result_exception_reaches_the_caller(mean_onnx, levels_video):
+    def callback(result):
+        if result.frame_index == 7:
+            raise KeyError("bad record")
+
+    with pytest.raises(KeyError, match="bad record"):
+        Pipeline(OrtMeanModel(mean_onnx), sources=[levels_video], on_result=callback, telemetry=None).run(timeout=60)
+
+
+def test_fps_per_watt_from_jetson_sysfs_telemetry(mean_onnx, levels_video, tmp_path):
+    from edgeinfer.telemetry.jetson import JetsonTelemetry
+
+    hw = tmp_path / "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon1"
+    hw.mkdir(parents=True)
+    (hw / "in1_label").write_text("VDD_IN\n")
+    (hw / "in1_input").write_text("5000\n")  # mV
+    (hw / "curr1_input").write_text("2000\n")  # mA -> 10 W
+    tel = JetsonTelemetry(source="sysfs", root=str(tmp_path))
+    with Pipeline(OrtMeanModel(mean_onnx), sources=[levels_video], loop=True, telemetry=tel, result_queue=4) as p:
+        for i, _ in enumerate(p):
+            if i == 40:
+                break
+        time.sleep(0.2)
+        stats = p.stats()
+    t = stats["telemetry"]
+    assert t["source"] == "sysfs" and t["power_w"] == 10.0
+    assert t["fps_per_watt"] == pytest.approx(stats["fps"] / 10.0, rel=0.2)
