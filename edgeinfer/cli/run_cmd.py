@@ -1,10 +1,8 @@
 """`edgeinfer run`: a bundle (or ONNX file) over sources, with a live status line and a final summary."""
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 import time
 from typing import Any, Dict, Optional, Tuple
 
@@ -14,19 +12,13 @@ from ..errors import ConfigError
 
 
 def write_json_atomic(path: str, data: Dict[str, Any]) -> None:
-    """Write JSON to a temp file in the same folder, then os.replace (never half-written)."""
+    """Write JSON atomically (temp file in the same folder, then os.replace)."""
+    from ..pipeline._atomic import write_json_atomic as _write
+
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ConfigError(f"folder {folder!r} for {path!r} does not exist", hint="create it first")
-    fd, tmp = tempfile.mkstemp(prefix=".edgeinfer-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _write(path, data)
 
 
 def summary_lines(stats: Dict[str, Any]) -> list:

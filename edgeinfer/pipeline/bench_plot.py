@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Dict, Optional
 
 from .._deps import require
+from ._atomic import temp_path_for
 
 
 def _pyplot():
@@ -15,9 +15,7 @@ def _pyplot():
 
 
 def _save(fig, path: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".edgeinfer-", suffix=".png", dir=folder)
-    os.close(fd)
+    tmp = temp_path_for(path)
     try:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
         os.replace(tmp, path)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -25,6 +24,7 @@ import numpy as np
 from .._deps import require
 from ..errors import SinkError
 from ..telemetry.latency import LatencyRecorder
+from ._atomic import temp_path_for
 from .draw import draw_detections
 from .results import DropQueue, FrameResult
 from .uri import parse_sink
@@ -134,13 +134,12 @@ class FileSink(Sink):
         entry = self._writers.get(source_id)
         if entry is None:
             final = self._final_path(source_id)
-            ext = os.path.splitext(final)[1] or ".mp4"
-            fd, tmp = tempfile.mkstemp(prefix=".edgeinfer-", suffix=ext, dir=os.path.dirname(os.path.abspath(final)))
-            os.close(fd)
+            tmp = temp_path_for(final)
             h, w = image.shape[:2]
             writer = self._cv2.VideoWriter(tmp, self._cv2.VideoWriter_fourcc(*self._fourcc), self._fps, (w, h))
             if not writer.isOpened():
-                os.unlink(tmp)
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
                 raise SinkError(f"cannot open a {self._fourcc} video writer for {final}",
                                 hint="use an .mp4 or .avi path (pip OpenCV has no H.264 encoder; mp4v and MJPG work)")
             entry = (writer, tmp, final)

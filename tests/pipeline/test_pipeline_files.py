@@ -79,7 +79,8 @@ def test_file_sink_writes_annotated_video_and_callback_sink(mean_onnx, levels_vi
     assert frames == 60 and ok
     # the box drawn on the frame border makes the annotated picture differ from the flat input
     assert img.std() > 5 and len(seen) == 60 and seen[0].std() > 5
-    assert not list(tmp_path.glob(".edgeinfer-*"))  # the temp file was moved into place
+    assert not list(tmp_path.glob(".out.mp4.*"))  # the temp file was moved into place
+    assert out.stat().st_mode & 0o044  # normal permissions (not mkstemp's 0600)
 
 
 def test_slow_sink_drops_but_never_stalls_inference(mean_onnx, levels_video):
