@@ -47,8 +47,19 @@ def machine() -> str:
     return f"{platform.node()} | {cpu} | {os.cpu_count()} cores | load avg {load[0]:.2f} | Python {platform.python_version()}"
 
 
-def load_model(path: str, *, conf: float, iou: float):
-    return edgeinfer.load(path, backend="onnxruntime", device="cpu", conf=conf, iou=iou, warmup=3)
+def load_model(path: str, *, conf: float, iou: float, threads: int = 0):
+    return edgeinfer.load(path, backend="onnxruntime", device="cpu", conf=conf, iou=iou, warmup=3, intra_op_threads=threads)
+
+
+def load_models(args):
+    """One model, or ``--instances N`` models (each ``--intra-op-threads`` threads) pulling from one queue."""
+    models = [load_model(args.model, conf=args.conf, iou=args.iou, threads=args.intra_op_threads) for _ in range(args.instances)]
+    return models[0] if len(models) == 1 else models
+
+
+def close_models(model) -> None:
+    for m in model if isinstance(model, list) else [model]:
+        m.close()
 
 
 def backend_only_fps(model, frames, *, batch: int) -> float:
@@ -101,18 +112,19 @@ def ultralytics_fps(model_path: str, video: str, *, imgsz: int, conf: float, iou
 
 
 def cmd_ultralytics(args) -> dict:
-    model = load_model(args.model, conf=args.conf, iou=args.iou)
+    model = load_models(args)
     ultralytics_fps(args.model, args.video, imgsz=args.imgsz, conf=args.conf, iou=args.iou, frames=5)  # warm-up
     ours, theirs = [], []
     for _ in range(args.repeats):
         ours.append(pipeline_fps(model, args.video, frames=args.frames, batch=1))
         theirs.append(ultralytics_fps(args.model, args.video, imgsz=args.imgsz, conf=args.conf, iou=args.iou, frames=args.frames))
         print(f"edgeinfer {ours[-1]:7.2f} FPS | ultralytics predict(stream=True) {theirs[-1]:7.2f} FPS | ratio {ours[-1] / theirs[-1]:.2f}")
-    model.close()
+    close_models(model)
     ratio = statistics.median(ours) / statistics.median(theirs)
     print(f"median: edgeinfer {statistics.median(ours):.2f} FPS vs ultralytics {statistics.median(theirs):.2f} FPS -> {ratio:.2f}x "
-          f"(target >= 1.1x); imgsz {args.imgsz}, {args.frames} frames")
-    return {"edgeinfer_fps": [round(v, 2) for v in ours], "ultralytics_fps": [round(v, 2) for v in theirs], "ratio": round(ratio, 3),
+          f"(target >= 1.1x); imgsz {args.imgsz}, {args.frames} frames, edgeinfer instances {args.instances} "
+          f"x intra-op threads {args.intra_op_threads or 'default'}")
+    return {"instances": args.instances, "intra_op_threads": args.intra_op_threads, "edgeinfer_fps": [round(v, 2) for v in ours], "ultralytics_fps": [round(v, 2) for v in theirs], "ratio": round(ratio, 3),
             "imgsz": args.imgsz, "frames": args.frames}
 
 
@@ -168,6 +180,8 @@ def main() -> None:
     ap.add_argument("--soak-minutes", type=float, default=30.0)
     ap.add_argument("--sample-s", type=float, default=5.0)
     ap.add_argument("--warmup-s", type=float, default=60.0)
+    ap.add_argument("--instances", type=int, default=1, help="edgeinfer engine instances (ultralytics mode)")
+    ap.add_argument("--intra-op-threads", type=int, default=0, help="ONNX Runtime threads per instance (0: default)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     print(machine())
