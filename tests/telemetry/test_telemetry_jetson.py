@@ -73,3 +73,30 @@ def test_tegrastats_line_parsing():
     data = parse_tegrastats(line)
     assert data["power_w"] == 9.874 and data["power_rails"]["VDD_SOC"] == 1.8
     assert data["gpu_load"] == 61.0 and data["temperatures"] == {"cpu": 48.25, "soc2": 45.5, "tj": 49.0}
+
+
+def test_tegrastats_fallback_runs_the_tool_in_the_background(tmp_path, monkeypatch):
+    """No jtop service, no readable rails: a (stand-in) tegrastats on PATH is started and parsed."""
+    import time
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "tegrastats"
+    tool.write_text("#!/bin/sh\nwhile true; do echo 'RAM 1/7MB GR3D_FREQ 12% gpu@41.5C VDD_IN 6100mW/6000mW'; sleep 0.1; done\n")
+    tool.chmod(0o755)
+    release = tmp_path / "nv_tegra_release"
+    release.write_text("# R36 (release), REVISION: 4.3\n")
+    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("EDGEINFER_TEGRA_RELEASE", str(release))
+    root = tmp_path / "root"
+    root.mkdir()
+    tel = JetsonTelemetry.auto(root=str(root), jtop_socket=str(tmp_path / "none.sock"))
+    try:
+        assert tel.source == "tegrastats"
+        deadline = time.time() + 10
+        while not tel.sample().get("power_w") and time.time() < deadline:
+            time.sleep(0.1)
+        sample = tel.sample()
+    finally:
+        tel.close()
+    assert sample["power_w"] == 6.1 and sample["gpu_load"] == 12.0 and sample["temperatures"] == {"gpu": 41.5}
