@@ -81,3 +81,38 @@ def test_gate_impossible_budget_is_a_quantize_error(tmp_path, tiny):
         quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_score_cosine=1.0)
     assert "fp16" in err.value.hint
     assert not list(tmp_path.glob("*.qdq.onnx"))  # nothing half-made left behind
+
+
+def test_accuracy_with_a_yolo_labelled_set(yolo64, tmp_path):
+    """The labelled path end to end: YOLO txt labels, runtime pre/post-processing, mAP per precision."""
+    from edgeinfer.demo import make_dataset
+
+    ds = make_dataset(tmp_path / "ds", n_train=2, n_val=6, n_test=0, imgsz=96, seed=2)
+    fp16 = make_fp16_onnx(yolo64.onnx_path, tmp_path / "h.onnx")
+    rep = evaluate_accuracy(yolo64.onnx_path, info=yolo64.info, fp16_onnx=fp16, val=ds / "data.yaml")
+    assert rep.labelled and rep.images == 6
+    for name in ("fp32", "fp16"):
+        figures = rep.precisions[name]
+        assert 0.0 <= figures["map50_95"] <= figures["map50"] <= 1.0 and figures["images"] == 6
+    assert rep.drop("fp16") is not None
+    same = evaluate_accuracy(yolo64.onnx_path, info=yolo64.info, val=ds)  # the dataset dir works too
+    assert same.precisions["fp32"]["map50"] == rep.precisions["fp32"]["map50"]
+
+
+def test_demo_model_int8_within_budget(tmp_path):
+    """The trained demo detector: INT8 mAP50-95 within the default 1-point budget on its val split."""
+    from edgeinfer.demo import demo_model_path, make_dataset
+    from edgeinfer.errors import ModelError
+    from edgeinfer.quantize import load_calibration_images
+
+    try:
+        onnx_path = demo_model_path("onnx")
+    except ModelError:
+        pytest.skip("demo weights not committed in this checkout (scripts/train_demo_model.py makes them)")
+    model = load_model(onnx_path, workdir=tmp_path / "m")
+    ds = make_dataset(tmp_path / "ds", n_train=48, n_val=24, n_test=0, imgsz=320, seed=5)
+    calib = load_calibration_images(ds / "images" / "train", model.info, max_images=48)
+    res = quantize_with_budget(model.onnx_path, info=model.info, calib=calib, out_dir=tmp_path, val=ds / "data.yaml")
+    fp32 = res.report.precisions["fp32"]
+    assert fp32["map50"] > 0.5  # the metric sees a working detector
+    assert res.report.drop("int8") <= 1.0
