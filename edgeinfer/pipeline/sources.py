@@ -166,18 +166,41 @@ def open_reader(spec: SourceSpec, *, timeout_s: float = 5.0) -> FrameReader:
     raise SourceError(f"unknown source kind {spec.kind!r}", hint="use a file, images, rtsp://, csi://, v4l2:// or gst://")
 
 
+def rtsp_backend(requested: str, *, jetson: bool, has_gstreamer: bool) -> str:
+    """``gstreamer`` (hardware nvv4l2decoder) on a Jetson whose OpenCV has GStreamer, else ``ffmpeg``.
+
+    ``requested`` (the URI's ``?backend=``) overrides: ``ffmpeg`` or ``gstreamer``.
+    """
+    if requested not in ("", "ffmpeg", "gstreamer"):
+        raise SourceError(f"unknown RTSP backend {requested!r}", hint="use ?backend=ffmpeg or ?backend=gstreamer")
+    if requested:
+        return requested
+    return "gstreamer" if jetson and has_gstreamer else "ffmpeg"
+
+
 def _open_rtsp(spec: SourceSpec, *, timeout_s: float) -> CaptureReader:
     cv2 = require("cv2", feature="RTSP capture")
-    if opencv_has_gstreamer() and spec.options.get("backend", "") != "ffmpeg":
-        pipeline = rtsp_pipeline(spec.target, codec=spec.options.get("codec", "h264"), hardware=on_jetson())
+    jetson = on_jetson()
+    backend = rtsp_backend(spec.options.get("backend", ""), jetson=jetson, has_gstreamer=opencv_has_gstreamer())
+    if backend == "gstreamer":
+        pipeline = rtsp_pipeline(_without_edgeinfer_options(spec.target), codec=spec.options.get("codec", "h264"), hardware=jetson)
         return _open_gstreamer(pipeline, spec)
     # RTSP over TCP: UDP needs large kernel buffers and breaks behind NAT (runtime-anchors §3).
     os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
-    cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, _ffmpeg_params(cv2, timeout_s))
+    cap = cv2.VideoCapture(_without_edgeinfer_options(spec.target), cv2.CAP_FFMPEG, _ffmpeg_params(cv2, timeout_s))
     if not cap.isOpened():
         raise SourceUnavailable(f"cannot connect to {describe_target(spec)}",
                                 hint="check that the stream is up (ffprobe / VLC) and reachable from this device")
     return CaptureReader(cap, live=True, name=describe_target(spec))
+
+
+def _without_edgeinfer_options(url: str) -> str:
+    """Drop our own query options (backend=, codec=) from an RTSP URL; keep the camera's own query."""
+    if "?" not in url:
+        return url
+    base, query = url.split("?", 1)
+    kept = [kv for kv in query.split("&") if kv.split("=", 1)[0] not in ("backend", "codec")]
+    return base + ("?" + "&".join(kept) if kept else "")
 
 
 def _open_v4l2(spec: SourceSpec) -> CaptureReader:

@@ -74,7 +74,8 @@ def parse_source(uri) -> SourceSpec:
                               hint="end the pipeline with '! videoconvert ! video/x-raw,format=BGR ! appsink'")
         return SourceSpec(text, "gst", pipeline, True)
     if lower.startswith(("rtsp://", "rtsps://")):
-        return SourceSpec(text, "rtsp", text, True)
+        options = dict(parse_qsl(urlsplit(text).query, keep_blank_values=True))
+        return SourceSpec(text, "rtsp", text, True, options)
     if lower.startswith("csi://"):
         sensor, options = _split_query(text[len("csi://"):])
         if not sensor.isdigit():

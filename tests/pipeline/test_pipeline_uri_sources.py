@@ -65,6 +65,20 @@ def test_pipeline_strings():
     assert describe_target(parse_source("rtsp://admin:secret@10.0.0.5:554/s1")) == "rtsp://10.0.0.5:554/s1"
 
 
+def test_rtsp_backend_choice():
+    from edgeinfer.pipeline.sources import _without_edgeinfer_options, rtsp_backend
+
+    assert rtsp_backend("", jetson=True, has_gstreamer=True) == "gstreamer"  # hardware decode on Jetson
+    assert rtsp_backend("", jetson=True, has_gstreamer=False) == "ffmpeg"  # pip OpenCV on a Jetson
+    assert rtsp_backend("", jetson=False, has_gstreamer=True) == "ffmpeg"
+    assert rtsp_backend("gstreamer", jetson=False, has_gstreamer=True) == "gstreamer"
+    with pytest.raises(SourceError, match="unknown RTSP backend"):
+        rtsp_backend("vlc", jetson=False, has_gstreamer=False)
+    assert parse_source("rtsp://h/s?backend=ffmpeg&codec=h265").options == {"backend": "ffmpeg", "codec": "h265"}
+    assert _without_edgeinfer_options("rtsp://h/s?channel=1&backend=ffmpeg") == "rtsp://h/s?channel=1"
+    assert _without_edgeinfer_options("rtsp://h/s?backend=ffmpeg") == "rtsp://h/s"
+
+
 def test_gstreamer_detection_reads_build_information():
     assert opencv_has_gstreamer("  Video I/O:\n    GStreamer:                   YES (1.20.3)\n")
     assert not opencv_has_gstreamer("  Video I/O:\n    GStreamer:                   NO\n")
