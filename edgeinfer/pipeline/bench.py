@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import BackendError, ConfigError
 from ..telemetry.latency import LatencyRecorder
 from .frames import FramePool
 from .hub import FrameHub
@@ -85,9 +85,15 @@ class _Run:
         self.errors: List[BaseException] = []
         self.collector = Collector(self._emit)
         self.workers = [InferWorker(f"i{k}", m, self.hub, self.collector, max_batch=batch, max_delay=max_delay,
-                                    fallback=None, on_error=self.errors.append, on_failover=lambda info: None)
+                                    fallback=None, on_error=self._fail, on_failover=lambda info: None)
                         for k, m in enumerate(models)]
         self.t0 = 0.0
+
+    def _fail(self, exc: BaseException) -> None:
+        self.errors.append(exc)
+        self.hub.close()  # wakes a generator blocked on a full queue
+        with self.cond:
+            self.cond.notify_all()
 
     def _emit(self, result, ref) -> None:
         now = time.perf_counter()
@@ -102,7 +108,7 @@ class _Run:
     def _submit(self, i: int, at: float) -> None:
         ref = self.pool.acquire(timeout=30.0)
         if ref is None:
-            raise ConfigError("bench: frame slots exhausted", hint="the model did not return results")
+            raise BackendError("bench: no frame slot came back within 30 s", hint="the model stopped returning results")
         np.copyto(ref.array, self.frames[i % len(self.frames)])
         ref.source_id, ref.index, ref.capture_ts, ref.capture_mono = "bench", i, time.time(), at
         self.hub.put(ref)
@@ -113,12 +119,16 @@ class _Run:
         self.t0 = time.perf_counter()
         if arrivals is None:  # closed loop: one in flight at a time
             for i in range(closed_loop_n):
+                if self.errors:
+                    break
                 self._submit(i, time.perf_counter())
                 with self.cond:
                     self.cond.wait_for(lambda i=i: self.done > i or bool(self.errors), timeout=30.0)
             total = closed_loop_n
         else:
             for i, offset in enumerate(arrivals):
+                if self.errors:
+                    break
                 at = self.t0 + float(offset)
                 delay = at - time.perf_counter()
                 if delay > 0:

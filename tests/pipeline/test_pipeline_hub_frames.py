@@ -125,3 +125,19 @@ def test_backoff_is_exponential_capped_and_jittered():
         base = min(10.0, 2.0 ** n)
         assert base * 0.8 <= d <= base * 1.2
     assert len({round(d, 6) for d in delays[4:]}) > 1  # jitter spreads capped delays
+
+
+def test_bench_load_generator_measures_and_surfaces_model_errors(mean_onnx):
+    import numpy as np
+    from conftest import FailingModel, OrtMeanModel
+
+    from edgeinfer.errors import BackendError
+    from edgeinfer.pipeline import bench
+
+    frames = bench.synthetic_frames(4, size=(128, 96))
+    res = bench.measure([OrtMeanModel(mean_onnx)], frames, batch=4, max_delay=0.05, arrivals=np.zeros(16))
+    assert res["frames"] == 16 and res["mean_batch"] > 1 and res["p50_ms"] <= res["p99_ms"]
+    t0 = time.perf_counter()
+    with pytest.raises(BackendError, match="illegal memory access"):
+        bench.measure([FailingModel(mean_onnx, ok_batches=1)], frames, batch=1, max_delay=0, arrivals=np.zeros(64), capacity=2)
+    assert time.perf_counter() - t0 < 20
