@@ -46,7 +46,7 @@ class Pipeline:
         fallback: ``"onnxruntime"``, a Model or a factory used when an instance fails at run time.
         reconnect: watchdog/backoff policy for live sources. loop: replay files forever (soak tests).
         max_frames: stop each source after this many frames. return_frames: attach a copy of each frame.
-        status_interval: log a status line every N seconds. metrics_port: serve Prometheus text on it.
+        status_interval: log a status line (INFO) every N seconds. metrics_port: serve Prometheus text on it.
         telemetry: ``"auto"`` (jtop → sysfs → none), None/False, or a JetsonTelemetry.
         sink_lossless: sinks wait for file sources instead of dropping (every frame written; inference may wait).
         collect_results: False when only sinks/uplink consume results (nobody iterates): nothing is queued for you.
@@ -162,12 +162,17 @@ class Pipeline:
             self._workers.append(InferWorker(name, model, self._hub, self._collector, max_batch=self.max_batch,
                                              max_delay=self.max_delay, fallback=self._fallback, on_error=self._fail,
                                              on_failover=self._on_failover))
-        if self._sink:
-            self._sink.start()
         if self._metrics_port is not None:
             from ..telemetry.prometheus import MetricsServer
 
-            self._metrics = MetricsServer(self.stats, port=self._metrics_port, host=self._metrics_host).start()
+            try:
+                self._metrics = MetricsServer(self.stats, port=self._metrics_port, host=self._metrics_host).start()
+            except OSError as exc:
+                self.close(raise_error=False)
+                raise ConfigError(f"cannot serve metrics on {self._metrics_host}:{self._metrics_port}: {exc}",
+                                  hint="pick another --metrics-port (0 picks a free one)") from exc
+        if self._sink:
+            self._sink.start()
         for w in self._workers:
             w.start()
         for c in self._captures:
@@ -255,7 +260,7 @@ class Pipeline:
                 if self._stop_requested.is_set():
                     self._shutdown_flow()
                 if self._status_interval and now >= next_status:
-                    log.warning("%s", status_line(self.stats()))
+                    log.info("%s", status_line(self.stats()))
                     next_status = now + self._status_interval
             except Exception as exc:  # the monitor must survive to close the queues; the error goes to the caller
                 self._fail(exc)

@@ -220,6 +220,8 @@ class SinkRunner:
         self.queue.close()
 
     def join(self, timeout: float) -> bool:
+        if self._thread.ident is None:  # never started (start-up failed)
+            return True
         self._thread.join(timeout)
         return not self._thread.is_alive()
 

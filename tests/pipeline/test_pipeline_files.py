@@ -264,3 +264,17 @@ def test_fps_per_watt_from_jetson_sysfs_telemetry(mean_onnx, levels_video, tmp_p
     t = stats["telemetry"]
     assert t["source"] == "sysfs" and t["power_w"] == 10.0
     assert t["fps_per_watt"] == pytest.approx(stats["fps"] / 10.0, rel=0.2)
+
+
+def test_busy_metrics_port_is_a_clear_error(mean_onnx, levels_video):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        model = OrtMeanModel(mean_onnx)
+        with pytest.raises(ConfigError, match="cannot serve metrics") as info:
+            with Pipeline(model, sources=[levels_video], metrics_port=port, telemetry=None):
+                pass
+    assert "--metrics-port" in info.value.hint
