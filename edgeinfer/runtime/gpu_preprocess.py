@@ -8,6 +8,9 @@ level (1/255 after the default scaling). Geometry is the CPU path's (:class:`Let
 The same kernel source compiles through NVRTC (cuda-python) or pycuda's SourceModule.
 
 Capture code that wants no host copy at all writes frames straight into :meth:`frame_slot`.
+With ``zero_copy=True`` the slot is mapped pinned memory and the kernel reads the frame in place
+(no upload at all): the natural mode on Jetson, where CPU and iGPU share DRAM; on a discrete GPU
+the kernel then reads only the pixels it samples, over PCIe.
 
 Example:
     >>> KERNEL_SIGNATURE
@@ -15,7 +18,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -81,6 +84,7 @@ class GpuPreprocessor:
         input_hw: model input (height, width) (target size for dynamic models).
         cuda: the :class:`CudaApi` to use (its kernel is compiled once per instance).
         dynamic: stride-aligned rectangle per frame, as the CPU path.
+        zero_copy: stage frames in mapped pinned memory the kernel reads directly (no H2D copy).
 
     Example:
         >>> from edgeinfer.runtime.cuda import get_cuda  # doctest: +SKIP
@@ -88,15 +92,17 @@ class GpuPreprocessor:
         >>> t = gpu(frame, dst_ptr=input_device_ptr, stream=stream)  # doctest: +SKIP
     """
 
-    def __init__(self, spec: PreprocessSpec, input_hw: Sequence[int], *, cuda: CudaApi, dynamic: bool = False) -> None:
+    def __init__(self, spec: PreprocessSpec, input_hw: Sequence[int], *, cuda: CudaApi, dynamic: bool = False,
+                 zero_copy: bool = False) -> None:
         self._cpu = Preprocessor(spec, input_hw, dynamic=dynamic)  # geometry + validated constants
         self.cuda = cuda
         self.spec = spec
         self._kernel = cuda.compile(KERNEL_SOURCE, KERNEL_NAME, KERNEL_SIGNATURE)
-        self._slots: Dict[Tuple[int, int], Tuple[HostBuffer, DeviceBuffer]] = {}
+        self._slots: Dict[Tuple[int, int], Tuple[HostBuffer, Optional[DeviceBuffer]]] = {}
         c = self._cpu
         self._consts = [float(v) for v in (*c._mul, *c._add, *c._pad)]
         self._swap = 1 if spec.color == "RGB" else 0
+        self.zero_copy = bool(zero_copy)
 
     def geometry(self, src_hw: Sequence[int]) -> LetterboxTransform:
         return self._cpu.geometry(src_hw)
@@ -105,11 +111,12 @@ class GpuPreprocessor:
         """The pinned host array frames of this size are staged in; decode into it to skip a copy."""
         return self._slot(int(height), int(width))[0].array
 
-    def _slot(self, height: int, width: int) -> Tuple[HostBuffer, DeviceBuffer]:
+    def _slot(self, height: int, width: int) -> Tuple[HostBuffer, Optional[DeviceBuffer]]:
         slot = self._slots.get((height, width))
         if slot is None:
-            host = self.cuda.host_empty((height, width, 3), np.uint8)
-            slot = self._slots[(height, width)] = (host, self.cuda.device_empty(host.nbytes))
+            host = self.cuda.host_empty((height, width, 3), np.uint8, mapped=self.zero_copy)
+            dev = None if self.zero_copy else self.cuda.device_empty(host.nbytes)
+            slot = self._slots[(height, width)] = (host, dev)
         return slot
 
     def __call__(self, frame: np.ndarray, *, dst_ptr: int, stream: Any) -> LetterboxTransform:
@@ -120,6 +127,9 @@ class GpuPreprocessor:
         host, dev = self._slot(h0, w0)
         if frame is not host.array:
             np.copyto(host.array, frame)
+        if dev is None:  # zero-copy: the kernel reads the mapped host slot
+            self.launch_from_device(int(host.device_ptr or 0), geo, dst_ptr=dst_ptr, stream=stream)
+            return geo
         self.cuda.copy_htod_async(dev.ptr, host.array, stream)
         self.launch_from_device(dev.ptr, geo, dst_ptr=dst_ptr, stream=stream)
         return geo
@@ -138,5 +148,6 @@ class GpuPreprocessor:
         """Free the staging slots (pinned host + device)."""
         for host, dev in self._slots.values():
             host.free()
-            dev.free()
+            if dev is not None:
+                dev.free()
         self._slots.clear()

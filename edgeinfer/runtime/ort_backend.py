@@ -64,6 +64,9 @@ class OnnxRuntimeBackend(Backend):
         onnx_path: model file.
         device: ``auto`` | ``cpu`` | ``cuda`` | ``tensorrt`` (execution provider).
         intra_op_threads: ONNX Runtime's intra-op thread count (0: its default, all cores).
+        spin: let ONNX Runtime's worker threads busy-wait after each run (its default). Off here:
+            on a small edge CPU the spinning threads steal the cores that pre/post-processing,
+            capture and the sink need right after inference.
 
     Example:
         >>> be = OnnxRuntimeBackend("model.onnx", device="cpu", intra_op_threads=2)   # doctest: +SKIP
@@ -72,7 +75,8 @@ class OnnxRuntimeBackend(Backend):
 
     name = "onnxruntime"
 
-    def __init__(self, onnx_path: Union[str, Path], *, device: str = "auto", intra_op_threads: int = 0) -> None:
+    def __init__(self, onnx_path: Union[str, Path], *, device: str = "auto", intra_op_threads: int = 0,
+                 spin: bool = False) -> None:
         ort = require("onnxruntime", feature="the ONNX Runtime backend")
         path = Path(onnx_path)
         if not path.is_file():
@@ -83,6 +87,7 @@ class OnnxRuntimeBackend(Backend):
             raise ConfigError(f"intra_op_threads={intra_op_threads} is negative", hint="use 0 (default) or a thread count")
         opts.intra_op_num_threads = int(intra_op_threads)
         opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types

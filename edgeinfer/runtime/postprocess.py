@@ -64,19 +64,22 @@ def _overlap_matrix(boxes: np.ndarray, iou_thres: float, chunk: int = 512) -> np
     """float32 (n, n): 1 where IoU(i, j) > thres and i ranks above j (i < j), else 0."""
     n = len(boxes)
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    area = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-    over = np.zeros((n, n), np.float32)
-    cols = np.arange(n)
+    area = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    over = np.empty((n, n), np.float32)
     for start in range(0, n, chunk):  # chunks of rows bound the float temporaries to chunk x n
         rows = slice(start, min(start + chunk, n))
-        iw = (np.minimum(x2[rows, None], x2) - np.maximum(x1[rows, None], x1)).clip(0)
-        ih = (np.minimum(y2[rows, None], y2) - np.maximum(y1[rows, None], y1)).clip(0)
-        inter = iw * ih
-        union = area[rows, None] + area - inter
-        hit = inter > iou_thres * np.maximum(union, 1e-9)  # IoU > thres without a division
-        hit &= cols > np.arange(rows.start, rows.stop)[:, None]  # only higher-ranked suppress lower
-        over[rows] = hit
-    return over
+        inter = np.minimum(x2[rows, None], x2)
+        inter -= np.maximum(x1[rows, None], x1)
+        np.maximum(inter, 0, out=inter)
+        ih = np.minimum(y2[rows, None], y2)
+        ih -= np.maximum(y1[rows, None], y1)
+        np.maximum(ih, 0, out=ih)
+        inter *= ih
+        union = np.add(area[rows, None], area, out=ih)  # reuse ih's memory
+        union -= inter
+        union *= iou_thres
+        np.greater(inter, union, out=over[rows])  # IoU > thres without a division
+    return np.triu(over, 1)  # only higher-ranked boxes suppress lower-ranked ones
 
 
 def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, iou_thres: float, *,
@@ -100,18 +103,20 @@ def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, iou_thres: float, *,
     if class_id is not None:
         boxes = boxes + (np.asarray(class_id).reshape(-1)[order].astype(np.float32) * MAX_WH)[:, None]
     over = _overlap_matrix(boxes, float(iou_thres))
-    undecided = np.ones(n, bool)
-    kept = np.zeros(n, bool)
-    while undecided.any():
-        alive = (undecided | kept).astype(np.float32)
-        blocked = alive @ over > 0  # some undecided-or-kept higher box overlaps it
-        newly_kept = undecided & ~blocked
+    # state per box as float32 0/1 vectors so each test is one BLAS mat-vec
+    undecided = np.ones(n, np.float32)
+    kept = np.zeros(n, np.float32)
+    while True:
+        blocked = (undecided + kept) @ over  # > 0: an undecided-or-kept higher box overlaps it
+        newly_kept = undecided * (blocked == 0)
         if not newly_kept.any():  # impossible by construction (the best undecided box is free)
             raise InternalError("NMS made no progress in a round")
-        kept |= newly_kept
-        undecided &= ~newly_kept
-        undecided &= ~(kept.astype(np.float32) @ over > 0)  # overlapped by a kept box: suppressed
-    keep = order[kept]  # `order` is score-descending and `kept` preserves it
+        kept += newly_kept
+        undecided -= newly_kept
+        undecided *= (kept @ over) == 0  # overlapped by a kept box: suppressed
+        if not undecided.any():
+            break
+    keep = order[kept > 0]  # `order` is score-descending and `kept` preserves it
     return keep if max_det is None else keep[:max_det]
 
 

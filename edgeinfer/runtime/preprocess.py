@@ -60,13 +60,16 @@ class LetterboxTransform:
         res = boxes.copy() if out is None else out
         if out is not None and out is not boxes:
             res[...] = boxes
-        res[:, 0::2] -= self.pad_left
-        res[:, 1::2] -= self.pad_top
-        res[:, 0::2] /= self.gain_x
-        res[:, 1::2] /= self.gain_y
+        if len(res) == 0:
+            return res
         h, w = self.src_hw
-        np.clip(res[:, 0::2], 0, w, out=res[:, 0::2])
-        np.clip(res[:, 1::2], 0, h, out=res[:, 1::2])
+        for cols, pad, gain, limit in ((res[:, 0::2], self.pad_left, self.gain_x, w),
+                                       (res[:, 1::2], self.pad_top, self.gain_y, h)):
+            cols -= pad
+            cols /= gain
+            # maximum/minimum rather than np.clip: clip with out= leaks a little per call in numpy 2.4
+            np.maximum(cols, 0, out=cols)
+            np.minimum(cols, limit, out=cols)
         return res
 
     def to_input(self, xyxy: np.ndarray) -> np.ndarray:
@@ -157,6 +160,10 @@ class Preprocessor:
         self._pad = (spec.pad_value * self._mul + self._add).astype(np.float32)
         # output channel c reads source (BGR) channel _src[c]
         self._src = (2, 1, 0) if spec.color == "RGB" else (0, 1, 2)
+        self._mul3 = self._mul.reshape(3, 1, 1)
+        self._add3 = self._add.reshape(3, 1, 1)
+        self._pad3 = self._pad.reshape(3, 1, 1)
+        self._has_add = bool(np.any(self._add != 0))
         self._scratch: Dict[Tuple[int, int], np.ndarray] = {}
         self._geometry: Dict[Tuple[int, int], LetterboxTransform] = {}
 
@@ -198,17 +205,17 @@ class Preprocessor:
         img = self._resized(frame, geo)
         nh, nw = geo.resized_hw
         t, left = geo.pad_top, geo.pad_left
-        for c in range(3):
-            plane = out[c]
-            # pad only the border strips; the interior is overwritten below
-            plane[:t] = self._pad[c]
-            plane[t + nh:] = self._pad[c]
-            plane[t:t + nh, :left] = self._pad[c]
-            plane[t:t + nh, left + nw:] = self._pad[c]
-            dst = plane[t:t + nh, left:left + nw]
-            np.multiply(img[:, :, self._src[c]], self._mul[c], out=dst, dtype=np.float32)
-            if self._add[c] != 0:
-                np.add(dst, self._add[c], out=dst)
+        # pad only the border strips (all channels at once); the interior is overwritten below
+        out[:, :t] = self._pad3
+        out[:, t + nh:] = self._pad3
+        out[:, t:t + nh, :left] = self._pad3
+        out[:, t:t + nh, left + nw:] = self._pad3
+        dst = out[:, t:t + nh, left:left + nw]
+        src = img[:, :, ::-1] if self._src[0] == 2 else img  # channel order as a view: no copy
+        # one fused pass for all channels: uint8 HWC view -> float32 CHW, times scale/std
+        np.multiply(src.transpose(2, 0, 1), self._mul3, out=dst, dtype=np.float32)
+        if self._has_add:
+            np.add(dst, self._add3, out=dst)
         return geo
 
 

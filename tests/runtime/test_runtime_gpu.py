@@ -142,14 +142,15 @@ SHAPES = [((1080, 1920), (640, 640), False), ((480, 640), (320, 320), False), ((
           ((1080, 1920), (640, 640), True), ((333, 517), (640, 480), False), ((640, 640), (640, 640), False)]
 
 
-@pytest.mark.parametrize("src_hw,dst_hw,dynamic", SHAPES)
-def test_gpu_preprocess_matches_cpu(cuda, src_hw, dst_hw, dynamic):
+@pytest.mark.parametrize("src_hw,dst_hw,dynamic,zero_copy", [s + (False,) for s in SHAPES] +
+                         [((1080, 1920), (640, 640), False, True), ((333, 517), (640, 480), False, True)])
+def test_gpu_preprocess_matches_cpu(cuda, src_hw, dst_hw, dynamic, zero_copy):
     from edgeinfer.runtime.gpu_preprocess import GpuPreprocessor
 
     spec = PreprocessSpec()
     frame = np.random.default_rng().integers(0, 256, (*src_hw, 3), dtype=np.uint8)
     cpu = Preprocessor(spec, dst_hw, dynamic=dynamic)
-    gpu = GpuPreprocessor(spec, dst_hw, cuda=cuda, dynamic=dynamic)
+    gpu = GpuPreprocessor(spec, dst_hw, cuda=cuda, dynamic=dynamic, zero_copy=zero_copy)
     geo = cpu.geometry(src_hw)
     expected = np.empty((3, *geo.dst_hw), np.float32)
     t_cpu = cpu(frame, out=expected)
