@@ -80,8 +80,9 @@ class Model:
         frame = check_frame(frame)
         if self._gpu_pre is not None:
             be = self.backend
-            self._one[0] = self._gpu_pre(frame, dst_ptr=be.input_device_ptr(), stream=be.runner.stream)  # type: ignore[attr-defined]
-            outputs = be.infer(skip_h2d=(self._input.name,))  # type: ignore[call-arg]
+            with be.cuda.activate():  # type: ignore[attr-defined]
+                self._one[0] = self._gpu_pre(frame, dst_ptr=be.input_device_ptr(), stream=be.runner.stream)  # type: ignore[attr-defined]
+                outputs = be.infer(skip_h2d=(self._input.name,))  # type: ignore[call-arg]
         else:
             geo = self._pre.geometry(frame.shape[:2])
             buf = self.backend.input_buffer(shape=self._batch_shape(1, geo.dst_hw))

@@ -77,15 +77,31 @@ class TensorRTBackend(Backend):
                                    hint="the engine was built for another TensorRT/GPU; rebuild it with `edgeinfer build`") from exc
             self.context = self.engine.create_execution_context()
             io = self._io_tensors(input_shape)
-        self.inputs = [TensorSpec(t.name, list(t.shape), t.dtype) for t in io if t.is_input]
-        self.outputs = [TensorSpec(t.name, list(t.shape), t.dtype) for t in io if not t.is_input]
         integrated = bool(self.cuda.device_info().get("integrated"))
         mode, why = choose_memory_mode(memory, integrated=integrated,
                                        measure=lambda m: self._measure(io, m, cuda_graph))
-        self.runner = DeviceRunner(self.cuda, io, self.context, memory=mode, slots=slots, cuda_graph=cuda_graph)
         where = f"DLA{dla_core}" if dla_core is not None else "GPU"
-        self.reason = f"TensorRT {self.trt.__version__} engine {path.name} on {where}; {why}"
+        self._attach(io, self.context, memory=mode, slots=slots, cuda_graph=cuda_graph,
+                     reason=f"TensorRT {self.trt.__version__} engine {path.name} on {where}; {why}")
+
+    def _attach(self, io: Sequence[IoTensor], context: Any, *, memory: str, slots: int, cuda_graph: bool,
+                reason: str) -> None:
+        self.inputs = [TensorSpec(t.name, list(t.shape), t.dtype) for t in io if t.is_input]
+        self.outputs = [TensorSpec(t.name, list(t.shape), t.dtype) for t in io if not t.is_input]
+        self.runner = DeviceRunner(self.cuda, io, context, memory=memory, slots=slots, cuda_graph=cuda_graph)
+        self.reason = reason
         log.info("%s", self.reason)
+
+    @classmethod
+    def from_context(cls, cuda: Any, io: Sequence[IoTensor], context: Any, *, memory: str = "staged",
+                     slots: int = 1, cuda_graph: bool = False, reason: str = "") -> "TensorRTBackend":
+        """The backend around an existing execution context (anything with ``set_tensor_address``
+        and ``execute_async_v3``): an engine deserialized elsewhere, or the gpu tier's CUDA stand-in."""
+        self = cls.__new__(cls)
+        self.cuda, self.engine, self.context, self.runner = cuda, None, context, None
+        self._attach(io, context, memory=memory, slots=slots, cuda_graph=cuda_graph,
+                     reason=reason or "execution context supplied by the caller")
+        return self
 
     def _io_tensors(self, input_shape: Optional[Sequence[int]]) -> List[IoTensor]:
         trt, engine, ctx = self.trt, self.engine, self.context

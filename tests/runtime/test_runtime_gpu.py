@@ -32,8 +32,8 @@ extern "C" __global__ void standin(const float* x, float* y, int n, int spin, fl
 class KernelContext:
     """Stands in for TensorRT's IExecutionContext: out = in * 2 + 1 on the bound device pointers."""
 
-    def __init__(self, cuda, n, *, spin=2000):
-        self.cuda, self.n, self.spin = cuda, n, spin
+    def __init__(self, cuda, n, *, spin=2000, src="in", dst="out"):
+        self.cuda, self.n, self.spin, self.src, self.dst = cuda, n, spin, src, dst
         self.kernel = cuda.compile(STANDIN_SOURCE, "standin", "PPiiff")
         self.addresses = {}
         self.stream = None  # the runner's stream object; TensorRT gets only its handle
@@ -48,7 +48,7 @@ class KernelContext:
         self.calls += 1
         grid = ((self.n + 255) // 256, 1, 1)
         self.cuda.launch(self.kernel, grid, (256, 1, 1),
-                         [self.addresses["in"], self.addresses["out"], self.n, self.spin, 2.0, 1.0], self.stream)
+                         [self.addresses[self.src], self.addresses[self.dst], self.n, self.spin, 2.0, 1.0], self.stream)
         return True
 
 
@@ -189,3 +189,29 @@ def test_gpu_preprocess_feeds_runner_without_h2d(cuda):
     assert np.abs(out - (expected * 2 + 1)).max() <= 2.0 / 255 + 1e-5
     gpu.close()
     runner.close()
+
+
+@pytest.mark.parametrize("gpu_preprocess,cuda_graph", [(True, False), (False, False), (True, True)])
+def test_model_over_tensorrt_backend_with_standin(cuda, gpu_preprocess, cuda_graph):
+    """edgeinfer's Model + TensorRTBackend end to end, TensorRT's execution replaced by the kernel."""
+    from edgeinfer.model.info import ModelInfo, TensorSpec
+    from edgeinfer.runtime.model import Model
+    from edgeinfer.runtime.trt_backend import TensorRTBackend
+
+    shape = (1, 3, 64, 96)
+    io = [IoTensor("images", True, shape, "float32"), IoTensor("output0", False, shape, "float32")]
+    ctx = KernelContext(cuda, int(np.prod(shape)), src="images", dst="output0")
+    backend = TensorRTBackend.from_context(cuda, io, ctx, cuda_graph=cuda_graph, reason="gpu-tier stand-in")
+    ctx.stream = backend.runner.stream
+    info = ModelInfo(inputs=[TensorSpec("images", list(shape))], outputs=[TensorSpec("output0", list(shape))])
+    model = Model(backend, info, reason=backend.reason, gpu_preprocess=gpu_preprocess)
+    assert (model._gpu_pre is not None) == gpu_preprocess
+    rng = np.random.default_rng()
+    for hw in [(480, 640), (720, 1280), (480, 640)]:
+        frame = rng.integers(0, 256, (*hw, 3), dtype=np.uint8)
+        out = model(frame)["output0"]
+        expected = np.empty((3, 64, 96), np.float32)
+        Preprocessor(PreprocessSpec(), (64, 96))(frame, out=expected)
+        assert np.abs(out - (expected * 2 + 1)).max() <= 2.0 / 255 + 1e-5
+    model.close()
+    assert backend.runner is None
