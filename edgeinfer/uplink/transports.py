@@ -219,7 +219,8 @@ def make_transport(url: str, **options: Any):
     if scheme in ("mqtt", "mqtts"):
         from .mqtt import MqttTransport
 
-        keys = ("client_id", "username", "password", "ca_file", "verify_tls", "timeout", "max_inflight")
+        keys = ("client_id", "username", "password", "ca_file", "verify_tls", "timeout", "max_inflight",
+                "records_per_message")
         return MqttTransport(url, **{k: v for k, v in options.items() if k in keys and v is not None})
     if scheme == "file":
         return FileTransport(url, fsync=options.get("fsync") or "batch")

@@ -44,6 +44,7 @@ class Uplink:
         timeout: network timeout per request / PUBACK wait in seconds (default 10).
         token, headers, gzip, ca_file, verify_tls: HTTP options (also settable in the URL).
         username, password, client_id: MQTT options (client id defaults to ``edgeinfer-<device_id>``).
+        records_per_message: MQTT only; pack up to N records per message as ``{"records": [...]}`` (default 1).
 
     Example:
         >>> with Uplink("file:///tmp/results.jsonl", spool_dir="/tmp/edgeinfer-spool") as up:  # doctest: +SKIP
@@ -57,7 +58,8 @@ class Uplink:
                  backoff_initial: float = 0.5, backoff_max: float = 30.0, timeout: float = 10.0,
                  token: Optional[str] = None, headers: Optional[Dict[str, str]] = None, gzip: bool = False,
                  ca_file: Optional[str] = None, verify_tls: bool = True, username: Optional[str] = None,
-                 password: Optional[str] = None, client_id: Optional[str] = None) -> None:
+                 password: Optional[str] = None, client_id: Optional[str] = None,
+                 records_per_message: int = 1) -> None:
         if batch_size < 1 or ring_size < 1 or flush_interval <= 0 or timeout <= 0:
             raise ConfigError(
                 f"bad uplink settings batch_size={batch_size}, ring_size={ring_size}, "
@@ -69,7 +71,8 @@ class Uplink:
         self._backoff = Backoff(initial=backoff_initial, cap=backoff_max)
         self._transport = make_transport(
             url, token=token, headers=headers, gzip=gzip, timeout=timeout, ca_file=ca_file, verify_tls=verify_tls,
-            username=username, password=password, client_id=client_id or f"edgeinfer-{self.device_id}", fsync=fsync)
+            username=username, password=password, client_id=client_id or f"edgeinfer-{self.device_id}", fsync=fsync,
+            records_per_message=records_per_message)
         self._spool = Spool(spool_dir, device_id=self.device_id, boot=boot_id(), max_bytes=max_spool_bytes,
                             full_policy=full_policy, fsync=fsync)
         self._ring: Deque[Tuple[float, Dict[str, Any]]] = collections.deque()
@@ -254,7 +257,8 @@ class Uplink:
                                      self._persisted_put_drops):
             if now - before:
                 drops[name] = drops.get(name, 0) + now - before
-        ring = len(self._ring)
+        # Put but not yet committed to the spool (in the ring or in the writer's hands right now).
+        ring = max(0, self._puts - self._spooled)
         snap.update(queued=snap["queued"] + ring, ring=ring, drops=drops, dropped_total=sum(drops.values()),
                     state="closed" if self._closed and not self._sender.is_alive() else self._state,
                     last_error=self._last_error, put_count=self._puts, url=self.url, device_id=self.device_id)

@@ -4,6 +4,7 @@ Both de-duplicate by idempotency key, the way a real ingest service would.
 """
 from __future__ import annotations
 
+import getpass
 import gzip
 import json
 import shutil
@@ -84,6 +85,7 @@ class Receiver:
                     with receiver.lock:
                         receiver.hanging += 1
                     receiver.release.wait(60)
+                    self.close_connection = True  # hang up without an answer
                     return
                 if mode == "slow":
                     time.sleep(receiver.slow_s)
@@ -151,8 +153,12 @@ class Broker:
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {workdir}/\nautosave_interval 1\nmax_queued_messages 0\n"
+            f"persistence_location {workdir}/\nautosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\n"
+            # As root, mosquitto drops to user 'mosquitto', who cannot write into pytest's tmp dir.
+            f"user {getpass.getuser()}\n"
+            f"log_dest file {workdir}/mosquitto.log\nlog_type error\nlog_type warning\n"
         )
+        self.log = workdir / "mosquitto.log"
         self.proc = None
 
     def start(self) -> "Broker":
@@ -190,6 +196,7 @@ class Subscriber:
         self.by_key: Dict[str, dict] = {}
         self.arrivals: List[str] = []
         self.subscribed = threading.Event()
+        self.messages = 0
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}", clean_session=False)
         c.reconnect_delay_set(min_delay=0.1, max_delay=0.5)
         c.on_connect = lambda client, u, f, rc, p: (client.subscribe(topic, qos=1), self.subscribed.set())
@@ -202,10 +209,13 @@ class Subscriber:
         time.sleep(0.2)  # let SUBACK land before anything is published
 
     def _on_message(self, client, userdata, msg):
-        env = json.loads(msg.payload)
+        data = json.loads(msg.payload)
+        envelopes = data["records"] if "records" in data else [data]  # packed or one per message
         with self.lock:
-            self.arrivals.append(env["key"])
-            self.by_key.setdefault(env["key"], env)
+            self.messages += 1
+            for env in envelopes:
+                self.arrivals.append(env["key"])
+                self.by_key.setdefault(env["key"], env)
 
     def values(self, field: str = "n") -> List[int]:
         with self.lock:
