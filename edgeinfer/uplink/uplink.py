@@ -34,7 +34,7 @@ class Uplink:
         spool_dir: directory for the durable spool (``spool.db``); one Uplink per directory.
         max_spool_bytes: bound on queued record bytes on disk (default 256 MiB).
         full_policy: ``"drop_oldest"`` (default) or ``"reject_new"`` once the bound is reached.
-        batch_size: records per HTTP POST / MQTT burst (default 200).
+        batch_size: records per HTTP POST / MQTT burst (default 500).
         flush_interval: seconds between ring -> spool moves (default 0.05).
         fsync: ``"batch"`` (default, one fsync per spool transaction), ``"always"`` (per record),
             ``"off"`` (survives a process crash, not a power cut).
@@ -53,7 +53,7 @@ class Uplink:
     """
 
     def __init__(self, url: str, *, spool_dir: Any, max_spool_bytes: int = 256 << 20,
-                 full_policy: str = "drop_oldest", batch_size: int = 200, flush_interval: float = 0.05,
+                 full_policy: str = "drop_oldest", batch_size: int = 500, flush_interval: float = 0.05,
                  fsync: str = "batch", device_id: Optional[str] = None, ring_size: int = 10000,
                  backoff_initial: float = 0.5, backoff_max: float = 30.0, timeout: float = 10.0,
                  token: Optional[str] = None, headers: Optional[Dict[str, str]] = None, gzip: bool = False,
