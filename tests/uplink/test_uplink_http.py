@@ -164,3 +164,24 @@ def test_corrupt_spool_is_quarantined_and_uplink_keeps_running(tmp_path, receive
     assert wait_until(lambda: len(receiver.by_key) == 10, 10)
     up.close()
     assert sorted(receiver.values()) == list(range(100, 110))
+
+
+@pytest.mark.integration
+def test_https_verifies_the_server_by_default(tmp_path, tls_cert):
+    from conftest import Receiver
+
+    rec = Receiver().start(tls_cert=tls_cert)
+    try:
+        # Self-signed and not trusted: nothing may be delivered, the error says why.
+        with Uplink(rec.url, spool_dir=tmp_path / "untrusted", backoff_initial=0.1, backoff_max=0.2) as up:
+            up.put({"n": 0})
+            assert wait_until(lambda: up.stats()["retries"] >= 2, 10)
+            stats = up.stats()
+        assert "CERTIFICATE_VERIFY_FAILED" in stats["last_error"] and stats["queued"] == 1
+        assert rec.by_key == {}
+        with Uplink(rec.url, spool_dir=tmp_path / "trusted", ca_file=str(tls_cert[0])) as up:
+            up.put({"n": 1})
+            assert wait_until(lambda: len(rec.by_key) == 1, 10)
+        assert rec.values() == [1]
+    finally:
+        rec.stop()

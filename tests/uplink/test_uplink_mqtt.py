@@ -83,3 +83,25 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path, broker, per_message):
         stop.set()
         up.close()
         sub.close()
+
+
+@pytest.mark.integration
+def test_mqtts_with_ca_file(tmp_path, tls_cert):
+    from conftest import Broker, free_port
+
+    broker = Broker(tmp_path)
+    tls_port = free_port()
+    with broker.conf.open("a") as fh:
+        fh.write(f"listener {tls_port} 127.0.0.1\ncertfile {tls_cert[0]}\nkeyfile {tls_cert[1]}\n")
+    broker.start()
+    sub = Subscriber(broker.port, TOPIC)  # plain listener for the test's own subscriber
+    try:
+        url = f"mqtts://127.0.0.1:{tls_port}/{TOPIC}"
+        with Uplink(url, spool_dir=tmp_path / "spool", ca_file=str(tls_cert[0])) as up:
+            for n in range(20):
+                up.put({"n": n})
+            assert wait_until(lambda: len(sub.by_key) == 20, 15)
+        assert sorted(sub.values()) == list(range(20))
+    finally:
+        sub.close()
+        broker.stop()

@@ -150,3 +150,13 @@ def test_ring_overflow_is_counted_not_blocking(tmp_path, receiver):
     up.close(timeout=0.5)
     assert up.stats()["drops"]["ring_overflow"] == results.count(False)  # persisted
     assert up.stats()["queued"] == results.count(True)
+
+
+@pytest.mark.parametrize("fsync", ["always", "off"])
+def test_fsync_modes_deliver_in_order(tmp_path, fsync):
+    out = tmp_path / "out.jsonl"
+    with Uplink(f"file://{out}", spool_dir=tmp_path / "spool", fsync=fsync) as up:
+        for n in range(40):
+            up.put({"n": n})
+    assert [e["record"]["n"] for e in _lines(out)] == list(range(40))
+    assert [e["seq"] for e in _lines(out)] == list(range(40))
