@@ -32,7 +32,7 @@ from .uri import SourceSpec, describe_target
 
 log = logging.getLogger(__name__)
 
-STATES = ("connecting", "connected", "lost", "reconnecting", "ended", "failed", "stopped")
+STATES = ("idle", "connecting", "connected", "lost", "reconnecting", "ended", "failed", "stopped")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class CaptureWorker:
         self._gen_lock = threading.Lock()  # serialises "lost" between the capture thread and the monitor
         self._thread: Optional[threading.Thread] = None
         self._rng = random.Random()
-        self.state = "connecting"
+        self.state = "idle"  # the first _connect emits "connecting"
         self.frames = 0
         self.reconnects = Counter()
         self.pool_drops = Counter()

@@ -49,6 +49,7 @@ class Pipeline:
         status_interval: log a status line (INFO) every N seconds. metrics_port: serve Prometheus text on it.
         telemetry: ``"auto"`` (jtop → sysfs → none), None/False, or a JetsonTelemetry.
         sink_lossless: sinks wait for file sources instead of dropping (every frame written; inference may wait).
+        on_event: called with each SourceEvent (connecting, connected, lost, reconnecting, ended, ...).
         collect_results: False when only sinks/uplink consume results (nobody iterates): nothing is queued for you.
     """
 
@@ -59,7 +60,8 @@ class Pipeline:
                  status_interval: Optional[float] = None, metrics_port: Optional[int] = None,
                  metrics_host: str = "127.0.0.1", telemetry: Any = "auto", uplink_spool: Optional[str] = None,
                  load_kwargs: Optional[dict] = None, draw: bool = True, join_timeout: float = 5.0,
-                 collect_results: bool = True, sink_lossless: bool = False) -> None:
+                 collect_results: bool = True, sink_lossless: bool = False,
+                 on_event: Optional[Callable[[SourceEvent], Any]] = None) -> None:
         if int(batch) < 1:
             raise ConfigError(f"batch={batch} must be at least 1", hint="use batch=1 for lowest latency")
         if float(max_delay_ms) < 0:
@@ -73,6 +75,7 @@ class Pipeline:
         self._status_interval, self._on_result = status_interval, on_result
         self._collect = bool(collect_results) or on_result is not None
         self._sink_lossless = bool(sink_lossless)
+        self._on_event_cb = on_event
         self._stop_requested = threading.Event()
         # Sinks first (cheap checks such as "no display"), then models and uplink, closed again on failure.
         sinks = [] if sink is None else [make_sink(s, multi_source=len(self._source_specs) > 1, on_quit=self._stop_requested.set)
@@ -210,6 +213,11 @@ class Pipeline:
 
     def _on_event(self, event: SourceEvent) -> None:
         self._events.append(event)
+        if self._on_event_cb is not None:
+            try:
+                self._on_event_cb(event)
+            except Exception:  # a faulty event hook must not take a camera down
+                log.exception("on_event callback failed for %s", event)
 
     def _on_failover(self, info: Dict[str, Any]) -> None:
         self._failovers.append(info)

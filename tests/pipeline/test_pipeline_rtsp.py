@@ -92,8 +92,9 @@ def test_rtsp_live_source_keeps_newest_frames_and_counts_drops(mean_onnx, server
 
 def test_rtsp_watchdog_reconnects_with_backoff(mean_onnx, server):
     policy = ReconnectPolicy(timeout_s=1.5, initial_s=0.3, max_s=1.2, factor=2.0, jitter=0.1)
+    hooked = []
     with Pipeline(OrtMeanModel(mean_onnx), sources={"cam": server.url}, on_result=lambda r: None, telemetry=None,
-                  reconnect=policy, join_timeout=8) as p:
+                  reconnect=policy, join_timeout=8, on_event=lambda e: hooked.append(e.state)) as p:
         src = lambda: p.stats()["sources"]["cam"]  # noqa: E731
         _wait(lambda: src()["state"] == "connected" and src()["frames"] > 10, 40, "first frames")
         server.stop()
@@ -105,6 +106,7 @@ def test_rtsp_watchdog_reconnects_with_backoff(mean_onnx, server):
         stats = p.stats()
     states = [e["state"] for e in stats["events"] if e["source_id"] == "cam"]
     assert "lost" in states and states.count("connected") >= 2
+    assert hooked[:2] == ["connecting", "connected"] and "lost" in hooked and "reconnecting" in hooked
     retries = [e for e in stats["events"] if e["state"] == "reconnecting" and e["detail"].startswith("next attempt")]
     delays = [float(e["detail"].split()[3]) for e in retries]
     assert len(delays) >= 2 and max(delays) > min(delays)  # exponential backoff, capped at max_s (+ jitter)
