@@ -22,7 +22,7 @@ def status(spool_dir: str, as_json: bool) -> None:
 
     Example: edgeinfer uplink status /var/lib/edgeinfer/spool --json
     """
-    from ..uplink.spool import read_spool_status
+    from ..uplink.status import read_spool_status
 
     info = read_spool_status(spool_dir)  # UplinkError for a missing / non-spool dir -> clean exit 1
     if as_json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import UplinkError
 from .backoff import Backoff
-from .spool import read_spool_status
+from .status import read_spool_status
 from .uplink import Uplink
 
 __all__ = ["Backoff", "Uplink", "UplinkError", "read_spool_status"]

@@ -32,10 +32,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, UplinkError
 from .identity import make_key
+from .status import DB_NAME, summary
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "spool.db"
 LOCK_NAME = "spool.lock"
 SCHEMA_VERSION = "1"
 FULL_POLICIES = ("drop_oldest", "reject_new")
@@ -85,7 +85,11 @@ class Spool:
             raise UplinkError(f"cannot create spool directory {self.dir}: {exc}",
                               hint="pass a writable spool_dir, e.g. /var/lib/edgeinfer/spool") from exc
         self._lock_fd = _take_dir_lock(self.dir)
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            os.close(self._lock_fd) if self._lock_fd is not None else None
+            raise
 
     # ---------------------------------------------------------------- opening and recovery
     def _open(self) -> None:
@@ -105,7 +109,8 @@ class Spool:
         if check:
             problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
-                raise sqlite3.DatabaseError("quick_check: " + "; ".join(problems[:3]))
+                detail = " ".join(" ".join(problems[:3]).split())  # one log line, not a page dump
+                raise sqlite3.DatabaseError(f"quick_check: {detail[:200]}")
         for stmt in _SCHEMA:
             conn.execute(stmt)
         meta = dict(conn.execute("SELECT k, v FROM meta"))
@@ -131,6 +136,9 @@ class Spool:
             self._conn = None
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         target = self.dir / f"{DB_NAME}.corrupt-{stamp}"
+        n = 1
+        while target.exists():  # never overwrite an earlier quarantined file
+            target, n = self.dir / f"{DB_NAME}.corrupt-{stamp}-{n}", n + 1
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(self.path) + suffix)
             if src.exists():
@@ -330,7 +338,7 @@ class Spool:
         """Counters for ``stats()`` and the CLI."""
         with self._lock:
             oldest = self.oldest_ts()
-            return _summary(self.path, count=self.count, nbytes=self.bytes, oldest=oldest, sent=self.sent,
+            return summary(self.path, count=self.count, nbytes=self.bytes, oldest=oldest, sent=self.sent,
                             retries=self.retries, last_ack=self.last_ack, drops=dict(self.drops),
                             epoch=self.epoch, next_seq=self.next_seq, max_bytes=self.max_bytes,
                             full_policy=self.full_policy)
@@ -348,62 +356,6 @@ class Spool:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
-
-
-def _summary(path: Path, *, count: int, nbytes: int, oldest: Optional[float], sent: int, retries: int,
-             last_ack: Optional[float], drops: Dict[str, int], epoch: str, next_seq: int,
-             max_bytes: Optional[int], full_policy: Optional[str]) -> Dict[str, Any]:
-    now = time.time()
-    files = [Path(str(path) + s) for s in ("", "-wal")]
-    return {
-        "spool_path": str(path),
-        "queued": count,
-        "spool_bytes": nbytes,
-        "spool_file_bytes": sum(f.stat().st_size for f in files if f.exists()),
-        "max_spool_bytes": max_bytes,
-        "full_policy": full_policy,
-        "oldest_age_s": None if oldest is None else max(0.0, now - oldest),
-        "sent": sent,
-        "retries": retries,
-        "last_ack": last_ack,
-        "last_ack_age_s": None if last_ack is None else max(0.0, now - last_ack),
-        "drops": drops,
-        "dropped_total": sum(drops.values()),
-        "epoch": epoch,
-        "next_seq": next_seq,
-    }
-
-
-def read_spool_status(spool_dir: Any) -> Dict[str, Any]:
-    """Spool state read straight from disk (no network, no writes); for ``edgeinfer uplink status``.
-
-    Example:
-        >>> read_spool_status("/var/lib/edgeinfer/spool")["queued"]  # doctest: +SKIP
-        1234
-    """
-    path = Path(spool_dir) / DB_NAME
-    hint = "pass the spool_dir the uplink was created with (the directory that holds spool.db)"
-    if not Path(spool_dir).is_dir():
-        raise UplinkError(f"spool directory {spool_dir} does not exist", hint=hint)
-    if not path.is_file():
-        raise UplinkError(f"{spool_dir} is not an uplink spool (no {DB_NAME} in it)", hint=hint)
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
-        try:
-            meta = dict(conn.execute("SELECT k, v FROM meta"))
-            count, total = conn.execute("SELECT count(*), total(length(body)) FROM records").fetchone()
-            row = conn.execute("SELECT ts FROM records ORDER BY seq LIMIT 1").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise UplinkError(f"{path} cannot be read as an uplink spool ({exc})",
-                          hint="if it is corrupt, the uplink quarantines it and starts a fresh spool on its next start") from exc
-    return _summary(path, count=int(count), nbytes=int(total), oldest=None if row is None else float(row[0]),
-                    sent=int(meta.get("sent", 0)), retries=int(meta.get("retries", 0)),
-                    last_ack=float(meta["last_ack"]) if "last_ack" in meta else None,
-                    drops={k[6:]: int(v) for k, v in meta.items() if k.startswith("drops.")},
-                    epoch=meta.get("epoch", ""), next_seq=int(meta.get("next_seq", 0)),
-                    max_bytes=None, full_policy=None)
 
 
 def _take_dir_lock(directory: Path) -> Optional[int]:

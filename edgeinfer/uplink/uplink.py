@@ -17,7 +17,8 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 from ..errors import ConfigError, UplinkError
 from .backoff import Backoff
 from .identity import boot_id, default_device_id
-from .spool import Spool, read_spool_status
+from .spool import Spool
+from .status import read_spool_status
 from .transports import SendError, make_transport, redact
 
 log = logging.getLogger(__name__)
