@@ -118,7 +118,12 @@ class Uplink:
         if len(ring) >= self.ring_size:
             self._ring_overflow += 1
             return False
-        ring.append((time.time(), dict(record)))
+        try:
+            item = (time.time(), dict(record))
+        except (TypeError, ValueError):
+            raise UplinkError(f"put() takes a dict, got {type(record).__name__}",
+                              hint="pass a JSON-able dict, e.g. {'source': 'cam0', 'detections': [...]}") from None
+        ring.append(item)
         self._puts += 1
         if len(ring) >= self._wake_at:
             self._wake.set()

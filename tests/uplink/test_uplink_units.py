@@ -133,6 +133,8 @@ def test_unserializable_and_after_close_are_counted(tmp_path):
     loop["self"] = loop
     assert up.put({"ok": 1})
     assert up.put({"loop": loop})  # accepted by put (no serialisation there), dropped by the writer
+    with pytest.raises(UplinkError, match="takes a dict"):
+        up.put("not a record")
     up.close()
     assert up.put({"late": 1}) is False
     stats = up.stats()
