@@ -42,6 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--device", default="cpu", help="cpu (the default, what the committed weights used) or a CUDA index")
     p.add_argument("--init-weights", default="yolo11n.yaml",
                    help="start point: yolo11n.yaml (random init, default) or a local .pt to train longer from")
     p.add_argument("--min-map50", type=float, default=0.90, help="held-out mAP50 bar for writing the weights")
@@ -64,7 +65,7 @@ def offline_ultralytics_env() -> Path:
     return cfg
 
 
-def machine_description() -> str:
+def machine_description(device: str) -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -74,8 +75,13 @@ def machine_description() -> str:
     except OSError:
         pass
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    accel = "trained on the CPU"
+    if device != "cpu":
+        import torch
+
+        accel = f"trained on GPU {torch.cuda.get_device_name(int(str(device).split(',')[0]))}"
     return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical cores "
-            f"(shared; load average at the end {load}), no GPU, Python {platform.python_version()}")
+            f"(load average at the end {load}), {accel}, Python {platform.python_version()}")
 
 
 def best_epoch_from_results(csv_path: Path) -> str:
@@ -117,7 +123,7 @@ It knows nothing about real-world objects.
 | output | `output0` float32 {onnx_info['output_shape']} (4 box cxcywh in input pixels + 3 class scores, no NMS) |
 | ONNX | opset {onnx_info['opset']}, static batch 1, simplified with onnxslim; metadata props: {', '.join(onnx_info['metadata_keys'])} |
 | made with | ultralytics {versions['ultralytics']}, torch {versions['torch']}, onnx {versions['onnx']}, onnxslim {versions['onnxslim']}, onnxruntime {versions['onnxruntime']}, numpy {versions['numpy']}, opencv {versions['cv2']} |
-| machine | {machine_description()} |
+| machine | {machine_description(args.device)} |
 | wall time | training {train_s / 60:.1f} min ({epochs_run} epochs), whole script {total_s / 60:.1f} min |
 
 ## Data
@@ -129,13 +135,13 @@ best epoch, `test` is held out and only used for the figures below.
 
 ## Training
 `YOLO("{args.init_weights}").train(data=..., epochs={args.epochs}, imgsz={args.imgsz}, batch={args.batch},
-workers={args.workers}, device="cpu", seed={args.seed}, deterministic=True)`, Ultralytics defaults
+workers={args.workers}, device="{args.device}", seed={args.seed}, deterministic=True)`, Ultralytics defaults
 otherwise (optimizer auto, mosaic, HSV/flip augmentation). Best epoch (by val fitness): {best_epoch}.
 
 ## Held-out accuracy (test split, {args.n_test} images, never used in training or model selection)
 | model | mAP50 | mAP50-95 | precision | recall |
 |---|---|---|---|---|
-| `{PT_NAME}` (PyTorch, CPU) | **{pt_metrics['map50']:.3f}** | **{pt_metrics['map50_95']:.3f}** | {pt_metrics['precision']:.3f} | {pt_metrics['recall']:.3f} |
+| `{PT_NAME}` (PyTorch, {"CPU" if args.device == "cpu" else "cuda:" + str(args.device)}) | **{pt_metrics['map50']:.3f}** | **{pt_metrics['map50_95']:.3f}** | {pt_metrics['precision']:.3f} | {pt_metrics['recall']:.3f} |
 | `{ONNX_NAME}` (ONNX Runtime, CPU) | {onnx_metrics['map50']:.3f} | {onnx_metrics['map50_95']:.3f} | {onnx_metrics['precision']:.3f} | {onnx_metrics['recall']:.3f} |
 
 AP50 per class (PyTorch): {per_class}. Bar: held-out mAP50 >= {args.min_map50:.2f}.
@@ -144,8 +150,9 @@ AP50 per class (PyTorch): {per_class}. Bar: held-out mAP50 >= {args.min_map50:.2
 ```
 {command}
 ```
-(see docs/demo-model.md). Same seed gives the same dataset; CPU training with `deterministic=True`
-is repeatable on the same software stack, but figures may move slightly across library versions.
+(see docs/demo-model.md). Same seed gives the same dataset; training with `deterministic=True`
+repeats closely on the same software stack and device type, but the weights are not bit-identical
+across CPU/GPU or library versions, and the figures may move slightly.
 """
     tmp = path.with_name("." + path.name + ".tmp")
     tmp.write_text(text)
@@ -194,7 +201,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"--init-weights {args.init_weights} is not on disk (Ultralytics would try to download it)")
     model = YOLO(args.init_weights)
     model.train(data=data_yaml, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=args.workers,
-                device="cpu", seed=args.seed, deterministic=True, project=args.work_dir, name="shapes",
+                device=args.device, seed=args.seed, deterministic=True, project=args.work_dir, name="shapes",
                 exist_ok=True, plots=False, verbose=True)
     train_s = time.time() - t_train
     trainer = model.trainer
@@ -205,7 +212,7 @@ def main(argv=None) -> int:
 
     best = YOLO(str(best_pt))
     pt_metrics = box_metrics(best.val(data=data_yaml, split="test", imgsz=args.imgsz, batch=args.batch,
-                                      device="cpu", plots=False, project=args.work_dir, name="val_test_pt",
+                                      device=args.device, plots=False, project=args.work_dir, name="val_test_pt",
                                       exist_ok=True))
     print(f"[train_demo] held-out (test) PT metrics {pt_metrics}", flush=True)
 

@@ -6,6 +6,7 @@ image, so labels and pixels can never disagree.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
@@ -57,10 +58,6 @@ class Shape:
         x2, y2 = poly.max(axis=0)
         return (float(max(x1, 0.0)), float(max(y1, 0.0)), float(min(x2, width)), float(min(y2, height)))
 
-    def unclipped_area(self) -> float:
-        poly = self.polygon()
-        return float((poly[:, 0].max() - poly[:, 0].min()) * (poly[:, 1].max() - poly[:, 1].min()))
-
 
 def random_color(rng, class_id: int) -> Tuple[int, int, int]:
     """A saturated BGR colour near the class hue (or any hue, for a share of shapes)."""
@@ -91,13 +88,21 @@ def random_shape(rng, width: int, height: int, *, min_size: float, max_size: flo
     )
 
 
-def visible_enough(shape: Shape, width: int, height: int, *, min_fraction: float = 0.45,
+def visible_enough(shape: Shape, width: int, height: int, *, min_fraction: float = 0.5,
                    min_side: float = 8.0) -> bool:
-    """Whether enough of the shape lies inside the image to deserve a label."""
+    """Whether enough of the shape's own area lies inside the image to deserve a label.
+
+    Measured on the polygon, not its box: a triangle's box can be half inside while only its
+    thin tip is.
+    """
+    cv2, np = require("cv2"), require("numpy")
     x1, y1, x2, y2 = shape.box(width, height)
     if x2 - x1 < min_side or y2 - y1 < min_side:
         return False
-    return (x2 - x1) * (y2 - y1) >= min_fraction * shape.unclipped_area()
+    poly = shape.polygon().astype(np.float32)
+    frame = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    inside, _ = cv2.intersectConvexConvex(poly, frame)
+    return inside >= min_fraction * cv2.contourArea(poly)
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -109,9 +114,21 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def box_overlap_share(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over the *smaller* box: 1.0 when one box lies inside the other.
+
+    IoU alone would let a small shape sit entirely under a big one drawn later (low IoU, yet
+    invisible); bounding this share keeps most of every labelled shape in view.
+    """
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return iw * ih / smaller if smaller > 0 else 0.0
+
+
 def place_shapes(rng, width: int, height: int, *, count: int, min_size: float, max_size: float,
-                 max_iou: float = 0.25) -> List[Shape]:
-    """Up to ``count`` shapes, overlapping a little at most (so every labelled shape stays visible)."""
+                 max_overlap: float = 0.2) -> List[Shape]:
+    """Up to ``count`` shapes; boxes overlap by at most ``max_overlap`` of the smaller one."""
     shapes: List[Shape] = []
     for _ in range(count * 20):
         if len(shapes) == count:
@@ -120,9 +137,27 @@ def place_shapes(rng, width: int, height: int, *, count: int, min_size: float, m
         if not visible_enough(cand, width, height):
             continue
         box = cand.box(width, height)
-        if all(box_iou(box, s.box(width, height)) <= max_iou for s in shapes):
+        if all(box_overlap_share(box, s.box(width, height)) <= max_overlap for s in shapes):
             shapes.append(cand)
     return shapes
+
+
+def with_contrast(rng, shapes: Sequence[Shape], background, *, min_diff: float = 60.0,
+                  tries: int = 8) -> List[Shape]:
+    """Re-roll the colour of any shape too close to the background under it (a labelled shape
+    nobody could see would only teach the detector noise)."""
+    np = require("numpy")
+    height, width = background.shape[:2]
+    out = []
+    for shape in shapes:
+        x1, y1, x2, y2 = (int(v) for v in shape.box(width, height))
+        under = background[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)].reshape(-1, 3).mean(axis=0)
+        for _ in range(tries):
+            if np.abs(np.asarray(shape.color, dtype=np.float64) - under).max() >= min_diff:
+                break
+            shape = dataclasses.replace(shape, color=random_color(rng, shape.class_id))
+        out.append(shape)
+    return out
 
 
 def render_background(rng, width: int, height: int):

@@ -41,8 +41,9 @@ def render_scene(seed: Sequence[int], *, imgsz: int = 320) -> Tuple["object", Li
     rng = np.random.default_rng(list(seed))
     img = _scene.render_background(rng, imgsz, imgsz)
     shapes = _scene.place_shapes(
-        rng, imgsz, imgsz, count=int(rng.integers(1, 7)), min_size=0.07 * imgsz, max_size=0.32 * imgsz,
+        rng, imgsz, imgsz, count=int(rng.integers(1, 7)), min_size=0.09 * imgsz, max_size=0.32 * imgsz,
     )
+    shapes = _scene.with_contrast(rng, shapes, img)
     _scene.draw_shapes(img, shapes)
     img = _scene.add_sensor_noise(rng, img, sigma=float(rng.uniform(2.0, 9.0)))
     boxes = [(s.class_id,) + s.box(imgsz, imgsz) for s in shapes]

@@ -84,10 +84,11 @@ class _Mover:
         self.shape = dataclasses.replace(s, cx=s.cx + self.vx, cy=s.cy + self.vy, angle=s.angle + self.spin)
 
 
-def _movers(rng, width: int, height: int) -> List[_Mover]:
+def _movers(rng, width: int, height: int, background) -> List[_Mover]:
     side = min(width, height)
     shapes = _scene.place_shapes(rng, width, height, count=int(rng.integers(4, 7)),
-                                 min_size=0.12 * side, max_size=0.3 * side, max_iou=0.0)
+                                 min_size=0.12 * side, max_size=0.3 * side, max_overlap=0.0)
+    shapes = _scene.with_contrast(rng, shapes, background)
     movers = []
     for shape in shapes:
         speed, heading = float(rng.uniform(1.5, 5.0)), float(rng.uniform(0, 2 * math.pi))
@@ -127,7 +128,7 @@ def make_video(out_path: Union[str, Path], *, frames: int = 150, size: Tuple[int
     out_path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 1000])  # a stream apart from make_dataset's
     background = _scene.render_background(rng, width, height)
-    movers = _movers(rng, width, height)
+    movers = _movers(rng, width, height, background)
     fd, tmp = tempfile.mkstemp(dir=str(out_path.parent), prefix="." + out_path.stem + ".", suffix=out_path.suffix)
     os.close(fd)
     writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
