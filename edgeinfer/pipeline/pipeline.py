@@ -9,8 +9,10 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -28,6 +30,29 @@ from .stats import build_stats, status_line
 from .uri import describe_target, parse_source
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _deferred_sigint():
+    """Hold a Ctrl-C that arrives during close() until every bounded join is done.
+
+    A KeyboardInterrupt raised half-way through close() would leave threads inside OpenCV /
+    ONNX Runtime C++ code at interpreter exit (``terminate called without an active exception``).
+    Yields a list that is non-empty when a Ctrl-C arrived. Main thread only (signal handlers).
+    """
+    caught: list = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main interpreter
+        yield caught
+        return
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Pipeline:
@@ -350,6 +375,14 @@ class Pipeline:
                 self._raise_pending()
             return
         self._closed = True
+        with _deferred_sigint() as interrupted:
+            self._close_all()
+        if interrupted:
+            raise KeyboardInterrupt
+        if raise_error:
+            self._raise_pending()
+
+    def _close_all(self) -> None:
         self._shutdown_flow()
         deadline = time.perf_counter() + self._join_timeout
         joinables = [(f"capture-{c.source_id}", c.join) for c in self._captures] + [(f"infer-{w.name}", w.join) for w in self._workers]
@@ -371,8 +404,6 @@ class Pipeline:
         if self._leaked:
             log.warning("threads still running after close(): %s (daemon threads; they end with the process)", self._leaked)
         self._release_resources()
-        if raise_error:
-            self._raise_pending()
 
     def _release_resources(self) -> None:
         errors: List[BaseException] = []
