@@ -47,7 +47,7 @@ def test_same_seed_gives_byte_identical_labels_and_other_seed_differs(dataset, t
 
 
 def test_labels_are_in_range_and_cover_all_classes(tmp_path):
-    root = make_dataset(tmp_path, n_train=30, n_val=1, n_test=1, imgsz=320, seed=3)
+    root = make_dataset(tmp_path, n_train=20, n_val=1, n_test=1, imgsz=320, seed=3)
     classes = set()
     for path in (root / "labels" / "train").glob("*.txt"):
         rows = [line.split() for line in path.read_text().splitlines()]
@@ -116,3 +116,20 @@ def test_labelled_boxes_match_the_drawn_shapes():
 def test_bad_arguments_raise_config_error(tmp_path, kwargs):
     with pytest.raises(ConfigError):
         make_dataset(tmp_path, **kwargs)
+
+
+def test_scenes_have_some_overlap_and_border_cuts_but_no_hidden_shapes():
+    overlaps, border_cuts = [], 0
+    for i in range(30):
+        _, boxes = render_scene([11, 0, i], imgsz=320)
+        for j, a in enumerate(boxes):
+            border_cuts += min(a[1], a[2]) <= 0.0 or max(a[3], a[4]) >= 320.0
+            for b in boxes[j + 1:]:
+                iw = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+                ih = max(0.0, min(a[4], b[4]) - max(a[2], b[2]))
+                smaller = min((a[3] - a[1]) * (a[4] - a[2]), (b[3] - b[1]) * (b[4] - b[2]))
+                overlaps.append(iw * ih / smaller)
+    assert border_cuts >= 5
+    assert any(o > 0.05 for o in overlaps), "shapes should sometimes overlap"
+    # A shape drawn later may cover at most a fifth of an earlier one's box: nothing labelled is hidden.
+    assert max(overlaps) <= 0.2 + 1e-6
