@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import free_port
+from uplink_receivers import free_port
 
 from edgeinfer.uplink import Uplink
 

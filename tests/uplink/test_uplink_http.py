@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import wait_until
+from uplink_receivers import Receiver, wait_until
 
 from edgeinfer.uplink import Uplink, read_spool_status
 
@@ -168,8 +168,6 @@ def test_corrupt_spool_is_quarantined_and_uplink_keeps_running(tmp_path, receive
 
 @pytest.mark.integration
 def test_https_verifies_the_server_by_default(tmp_path, tls_cert):
-    from conftest import Receiver
-
     rec = Receiver().start(tls_cert=tls_cert)
     try:
         # Self-signed and not trusted: nothing may be delivered, the error says why.

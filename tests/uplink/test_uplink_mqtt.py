@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from conftest import Subscriber, wait_until
+from uplink_receivers import Broker, Subscriber, free_port, wait_until
 
 from edgeinfer.uplink import Uplink
 
@@ -87,8 +87,6 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path, broker, per_message):
 
 @pytest.mark.integration
 def test_mqtts_with_ca_file(tmp_path, tls_cert):
-    from conftest import Broker, free_port
-
     broker = Broker(tmp_path)
     tls_port = free_port()
     with broker.conf.open("a") as fh:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from uplink_receivers import wait_until
 
 from edgeinfer.uplink import read_spool_status
 

@@ -6,7 +6,7 @@ import random
 from collections import defaultdict
 
 import pytest
-from conftest import wait_until
+from uplink_receivers import wait_until
 
 from edgeinfer.errors import ConfigError, UplinkError
 from edgeinfer.uplink import Backoff, Uplink

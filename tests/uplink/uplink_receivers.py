@@ -1,4 +1,4 @@
-"""Real receivers for the uplink tests: a stdlib HTTP server with failure modes, and Mosquitto.
+"""Real receivers for the uplink tests (fixtures in conftest.py): a stdlib HTTP server with failure modes, and Mosquitto.
 
 Both de-duplicate by idempotency key, the way a real ingest service would.
 """
@@ -15,8 +15,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, List
-
-import pytest
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -144,12 +142,6 @@ class Receiver:
             return [env["record"][field] for env in self.by_key.values()]
 
 
-@pytest.fixture()
-def receiver():
-    rec = Receiver().start()
-    yield rec
-    rec.stop()
-
 
 class Broker:
     """Mosquitto on 127.0.0.1 with persistence, so a graceful restart keeps subscriber sessions."""
@@ -231,23 +223,3 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-@pytest.fixture()
-def broker(tmp_path):
-    if not Path(MOSQUITTO).exists():
-        pytest.fail(f"mosquitto not found at {MOSQUITTO}: apt-get install mosquitto")
-    b = Broker(tmp_path).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture(scope="session")
-def tls_cert(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1: (cert.pem, key.pem); it is its own CA."""
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    return cert, key
