@@ -173,9 +173,16 @@ class CudaPython(CudaApi):
 
     def launch(self, kernel: Any, grid: Tuple[int, int, int], block: Tuple[int, int, int],
                args: Sequence[Any], stream: Any) -> None:
-        sig = kernel["signature"]
-        holders = [_CTYPES[k](int(a) if k in "Pi" else float(a)) for k, a in zip(sig, args)]
-        params = (ctypes.c_void_p * len(holders))(*[ctypes.addressof(h) for h in holders])
+        key = tuple(args)
+        cache = kernel.setdefault("params", {})
+        packed = cache.get(key)
+        if packed is None:  # per-frame launches repeat the same arguments: pack them once
+            holders = [_CTYPES[k](int(a) if k in "Pi" else float(a)) for k, a in zip(kernel["signature"], args)]
+            params = (ctypes.c_void_p * len(holders))(*[ctypes.addressof(h) for h in holders])
+            if len(cache) >= 32:
+                cache.clear()
+            packed = cache[key] = (holders, params)
+        params = packed[1]
         with self.activate():
             self._ok(self.drv.cuLaunchKernel(kernel["func"], grid[0], grid[1], grid[2], block[0], block[1], block[2],
                                              0, stream, ctypes.addressof(params), 0), "cuLaunchKernel")

@@ -141,7 +141,14 @@ class PyCuda(CudaApi):
 
     def launch(self, kernel: Any, grid: Tuple[int, int, int], block: Tuple[int, int, int],
                args: Sequence[Any], stream: Any) -> None:
-        values = [_NP_KINDS[k](a) for k, a in zip(kernel["signature"], args)]
+        key = tuple(args)
+        cache = kernel.setdefault("values", {})
+        values = cache.get(key)
+        if values is None:  # per-frame launches repeat the same arguments: convert them once
+            values = [_NP_KINDS[k](a) for k, a in zip(kernel["signature"], args)]
+            if len(cache) >= 32:
+                cache.clear()
+            cache[key] = values
         self._wrap("kernel launch", kernel["func"].prepared_async_call, tuple(grid), tuple(block), stream, *values)
 
     # -------------------------------------------------------------- graphs (driver API via ctypes)
