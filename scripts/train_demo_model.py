@@ -9,8 +9,9 @@ when held-out mAP50 meets the bar, write edgeinfer/_data/demo/{shapes-yolo11n.pt
 shapes-yolo11n-320.onnx, MODEL_CARD.md}.
 
 Usage:
-    nohup .venv/bin/python scripts/train_demo_model.py > /tmp/train_demo.log 2>&1 &
-    .venv/bin/python scripts/train_demo_model.py --epochs 60 --n-train 400   # train longer / more data
+    .venv/bin/python scripts/train_demo_model.py --device 0 --workers 8      # the committed recipe, on a GPU
+    nohup .venv/bin/python scripts/train_demo_model.py > /tmp/train_demo.log 2>&1 &   # same on the CPU (hours on 2 cores)
+    .venv/bin/python scripts/train_demo_model.py --epochs 120 --n-train 1200  # train longer / more data
 """
 from __future__ import annotations
 
@@ -34,11 +35,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", default="/tmp/edgeinfer-shapes", help="where the dataset is generated (not the repo)")
     p.add_argument("--work-dir", default="/tmp/edgeinfer-train", help="Ultralytics project dir for runs")
     p.add_argument("--out-dir", default=str(OUT_DIR), help="where the weights and model card go")
-    p.add_argument("--n-train", type=int, default=300)
-    p.add_argument("--n-val", type=int, default=50)
-    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--n-train", type=int, default=800)
+    p.add_argument("--n-val", type=int, default=100)
+    p.add_argument("--n-test", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--imgsz", type=int, default=320)
