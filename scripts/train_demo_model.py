@@ -16,6 +16,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
 import shlex
@@ -56,6 +57,7 @@ def offline_ultralytics_env() -> Path:
     Must run before ``import ultralytics`` (it reads YOLO_OFFLINE at import time).
     """
     cfg = Path(tempfile.mkdtemp(prefix="edgeinfer-yolo-cfg-"))
+    atexit.register(shutil.rmtree, str(cfg), True)
     (cfg / "Ultralytics").mkdir()
     import matplotlib  # only for its bundled DejaVuSans.ttf, a stand-in for Arial.ttf
 
