@@ -39,7 +39,14 @@ def node_flops(n: NodeView) -> int:
 
 
 def dla_subgraphs(graph: Graph, devices: Mapping[str, str]) -> list[list[str]]:
-    """Connected components of DLA nodes, joined through tensors passing directly between them."""
+    """DLA loadables: DLA nodes joined by direct DLA->DLA edges, split so that no path leaves a
+    group for the GPU and comes back into it (a loadable cannot wait mid-way for a GPU layer).
+
+    Each DLA node gets a level: the number of DLA -> GPU -> DLA round trips on the longest path
+    reaching it. Joining only equal-level neighbours gives convex groups; nodes whose GPU
+    producers do not depend on any DLA node are not split off.
+    """
+    level = _round_trips(graph, devices)
     parent = {name: name for name, dev in devices.items() if dev == "DLA"}
 
     def find(a: str) -> str:
@@ -49,12 +56,30 @@ def dla_subgraphs(graph: Graph, devices: Mapping[str, str]) -> list[list[str]]:
         return a
 
     for src, dst in _node_edges(graph):
-        if src in parent and dst in parent:
+        if src in parent and dst in parent and level[src] == level[dst]:
             parent[find(src)] = find(dst)
     groups: dict[str, list[str]] = {}
     for name in parent:
         groups.setdefault(find(name), []).append(name)
     return sorted(groups.values(), key=len, reverse=True)
+
+
+def _round_trips(graph: Graph, devices: Mapping[str, str]) -> dict[str, int]:
+    """Level of every DLA node; GPU nodes carry the highest level of a DLA ancestor (-1: none)."""
+    preds: dict[str, list[str]] = {}
+    for src, dst in _node_edges(graph):
+        preds.setdefault(dst, []).append(src)
+    level: dict[str, int] = {}
+    for node in graph.nodes:  # ONNX nodes are stored in topological order
+        name = node.name
+        if name in graph.folded:
+            continue
+        on_dla = devices.get(name) == "DLA"
+        ups = [level.get(p, -1) + (1 if on_dla and devices.get(p) == "GPU" else 0) for p in preds.get(name, [])]
+        level[name] = max(ups, default=0 if on_dla else -1)
+        if on_dla:
+            level[name] = max(level[name], 0)
+    return level
 
 
 def transitions(graph: Graph, devices: Mapping[str, str]) -> int:

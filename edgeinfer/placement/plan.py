@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 AUTO_MIN_FLOPS_SHARE = 0.70  # auto uses DLA only when most compute stays on it...
 AUTO_MAX_SUBGRAPHS = 4  # ...in few loadables: every GPU<->DLA boundary costs a reformat + sync (facts §4.2)
+MIN_ISLAND_FLOPS_SHARE = 0.01  # smaller DLA islands are pinned to the GPU: they would cost transitions for no compute
 MAX_LOADABLES_PER_CORE = 16  # facts §4.2: max 16 DLA loadables loaded concurrently per core
 STATIC_HINT = "export with static shapes: pass --imgsz N --batch N (no --dynamic)"
 
@@ -119,7 +120,7 @@ def plan_placement(onnx_path: str | Path, *, profile: Any, trt_version: str, dla
         nodes = tuple(_gpu_only(n, graph, blocker) for n in graph.nodes)
         return PlacementPlan(**base, decision="gpu", dla_core=None, reason=blocker, nodes=nodes,
                              total_flops=sum(n.flops for n in nodes))
-    nodes = tuple(_place(n, graph, profile.dla_generation) for n in graph.nodes)
+    nodes = _pin_islands(tuple(_place(n, graph, profile.dla_generation) for n in graph.nodes), graph)
     candidate = {n.name: n.device for n in nodes}
     groups = analysis.dla_subgraphs(graph, candidate)
     total = sum(n.flops for n in nodes)
@@ -211,6 +212,27 @@ def _place(n: Any, graph: Graph, generation: int) -> NodePlacement:
     return NodePlacement(n.name, n.op, "GPU", False, reason, rule=rule.rule_id, source=rule.source, flops=flops)
 
 
+def _pin_islands(nodes: tuple[NodePlacement, ...], graph: Graph) -> tuple[NodePlacement, ...]:
+    """Pin DLA subgraphs with < 1% of the FLOPs (all but the heaviest) to the GPU.
+
+    Each extra DLA subgraph is another loadable plus a reformat and a sync at every boundary
+    (facts §4.2; DLA-TUT: interleaving halved throughput). A shape-shuffling island between GPU
+    layers gains nothing from the DLA, so the recipe pins it to the GPU (trtexec --layerDeviceTypes).
+    Demoting a whole connected component only turns its boundary edges GPU-GPU: transitions drop.
+    """
+    flops = {n.name: n.flops for n in nodes}
+    total = sum(flops.values())
+    groups = sorted(analysis.dla_subgraphs(graph, {n.name: n.device for n in nodes}),
+                    key=lambda g: (sum(flops[x] for x in g), len(g)), reverse=True)
+    pinned = {x for g in groups[1:] if sum(flops[x] for x in g) < MIN_ISLAND_FLOPS_SHARE * max(total, 1) for x in g}
+    if not pinned:
+        return nodes
+    reason = (f"DLA-capable, but in a DLA island with < {MIN_ISLAND_FLOPS_SHARE:.0%} of the FLOPs: pinned to the GPU "
+              "to avoid extra DLA loadables and GPU<->DLA transitions")
+    return tuple(NodePlacement(n.name, n.op, "GPU", True, reason, "dla-island", "facts §4.2 (transition cost; DLA-TUT)",
+                               n.flops) if n.name in pinned else n for n in nodes)
+
+
 def _gpu_only(n: Any, graph: Graph, reason: str) -> NodePlacement:
     device = "folded" if n.name in graph.folded else "GPU"
     return NodePlacement(n.name, n.op, device, False, reason, flops=analysis.node_flops(n))
@@ -222,7 +244,7 @@ def _replace_device(n: NodePlacement, device: str) -> NodePlacement:
 
 def _decide(request: _Request, profile: Any, stats: dict[str, Any]) -> tuple[str, int | None, str, list[str]]:
     share, groups, trans = stats["dla_flops_share"], stats["dla_subgraphs"], stats["transitions"]
-    facts = f"{share:.0%} of FLOPs on DLA in {groups} subgraph(s), {trans} GPU<->DLA transition(s)"
+    facts = f"{share:.1%} of FLOPs on DLA in {groups} subgraph(s), {trans} GPU<->DLA transition(s)"
     warnings = []
     if groups > MAX_LOADABLES_PER_CORE:
         warnings.append(f"{groups} DLA subgraphs exceed the {MAX_LOADABLES_PER_CORE} loadables a DLA core can hold")

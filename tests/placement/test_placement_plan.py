@@ -145,3 +145,43 @@ def test_corrupt_onnx_is_a_model_error(tmp_path):
     bad.write_bytes(b"not an onnx file at all")
     with pytest.raises(ModelError, match="cannot read ONNX model"):
         plan_placement(bad, profile=ORIN, trt_version="10.3")
+
+
+def _graph(path, nodes, inits):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, [1, 8, 32, 32])],
+                              [helper.make_tensor_value_info("y", F, None)],
+                              initializer=[numpy_helper.from_array(np.zeros((8, 8, 3, 3), np.float32), name=n) for n in inits])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def _conv(name, x, y, w):
+    return helper.make_node("Conv", [x, w], [y], name=name, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+
+
+def test_path_through_gpu_and_back_splits_a_connected_dla_group(tmp_path):
+    # conv0 -> Exp (GPU) -> Add <- Relu <- conv0 ; Add -> conv1: one connected DLA component, but the
+    # Add must wait for the GPU Exp, so TensorRT needs two loadables: {conv0, relu} and {add, conv1}.
+    nodes = [_conv("conv0", "x", "a", "w0"), helper.make_node("Exp", ["a"], ["e"], name="exp"),
+             helper.make_node("Relu", ["a"], ["r"], name="relu"), helper.make_node("Add", ["e", "r"], ["s"], name="add"),
+             _conv("conv1", "s", "y", "w1")]
+    plan = plan_placement(_graph(tmp_path / "m.onnx", nodes, ["w0", "w1"]), profile=ORIN, trt_version="10.3", dla=0)
+    assert {n.name: n.device for n in plan.nodes} == {"conv0": "DLA", "exp": "GPU", "relu": "DLA", "add": "DLA", "conv1": "DLA"}
+    assert plan.dla_subgraphs == 2 and plan.transitions == 2
+
+
+def test_gpu_branch_independent_of_dla_does_not_split(tmp_path):
+    # Exp reads the graph input, not a DLA output: {conv0, add, conv1} can be one loadable.
+    nodes = [_conv("conv0", "x", "a", "w0"), helper.make_node("Exp", ["x"], ["e"], name="exp"),
+             helper.make_node("Add", ["a", "e"], ["s"], name="add"), _conv("conv1", "s", "y", "w1")]
+    plan = plan_placement(_graph(tmp_path / "m.onnx", nodes, ["w0", "w1"]), profile=ORIN, trt_version="10.3")
+    assert plan.dla_subgraphs == 1 and plan.transitions == 1 and plan.decision == "dla"
+
+
+def test_dla_island_without_compute_is_pinned_to_gpu(tmp_path):
+    plan = plan_placement(_chain(tmp_path / "m.onnx", ["conv", "Exp", "Relu", "Exp", "conv"]), profile=ORIN,
+                          trt_version="10.3", dla=0)
+    assert [n.device for n in plan.nodes] == ["DLA", "GPU", "GPU", "GPU", "DLA"]
+    relu = plan.nodes[2]
+    assert relu.dla_capable and relu.rule == "dla-island" and "pinned to the GPU" in relu.reason
+    assert plan.dla_subgraphs == 2 and plan.transitions == 2  # the island would have added 2 more
