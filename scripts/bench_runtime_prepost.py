@@ -25,6 +25,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import edgeinfer  # noqa: E402
 
 
+def _frames(n: int, h: int, w: int, *, scenes: bool) -> list:
+    """Demo scenes (what the demo model detects) scaled onto h x w frames, or uniform noise."""
+    rng = np.random.default_rng(0)
+    if not scenes:
+        return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+    import cv2
+
+    from edgeinfer.demo import render_scene
+
+    side = min(h, w)
+    frames = []
+    for i in range(n):
+        scene, _ = render_scene([3, 1, i], imgsz=320)
+        frame = rng.integers(60, 120, (h, w, 3), dtype=np.uint8)
+        x0 = int(rng.integers(0, w - side + 1))
+        frame[:, x0:x0 + side] = cv2.resize(scene, (side, side), interpolation=cv2.INTER_LINEAR)
+        frames.append(frame)
+    return frames
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("model")
@@ -32,6 +52,7 @@ def main() -> None:
     ap.add_argument("--conf", type=float, default=0.25)
     ap.add_argument("--iou", type=float, default=0.45)
     ap.add_argument("--size", default="1080x1920")
+    ap.add_argument("--noise", action="store_true", help="uniform-noise frames instead of demo scenes")
     ap.add_argument("--reps", type=int, default=5, help="timings per frame and side; the best is kept")
     args = ap.parse_args()
     import torch
@@ -39,8 +60,7 @@ def main() -> None:
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))  # Ultralytics' own default
     h, w = (int(v) for v in args.size.split("x"))
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(args.frames)]
+    frames = _frames(args.frames, h, w, scenes=not args.noise)
 
     model = edgeinfer.load(args.model, device="cpu", conf=args.conf, iou=args.iou, warmup=1)
     imgsz = model.info.imgsz

@@ -180,7 +180,7 @@ def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto",
 
     Example:
         >>> model = edgeinfer.load("shapes-yolo11n-320.onnx", device="cpu")   # doctest: +SKIP
-        >>> model.backend_name
+        >>> model.backend_name  # doctest: +SKIP
         'onnxruntime'
     """
     be, info, reason = open_backend(path, backend=backend, device=device, dla_core=dla_core,

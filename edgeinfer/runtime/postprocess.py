@@ -52,11 +52,9 @@ def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
     """(n, 4) centre-size boxes -> corner boxes (new float32 array)."""
     xywh = np.asarray(xywh, np.float32)
     out = np.empty(xywh.shape, np.float32)
-    half_w, half_h = xywh[:, 2] / 2, xywh[:, 3] / 2
-    out[:, 0] = xywh[:, 0] - half_w
-    out[:, 1] = xywh[:, 1] - half_h
-    out[:, 2] = xywh[:, 0] + half_w
-    out[:, 3] = xywh[:, 1] + half_h
+    half = xywh[:, 2:] * 0.5
+    np.subtract(xywh[:, :2], half, out=out[:, :2])
+    np.add(xywh[:, :2], half, out=out[:, 2:])
     return out
 
 
@@ -96,8 +94,9 @@ def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, iou_thres: float, *,
     """
     scores = np.asarray(scores, np.float32).reshape(-1)
     n = len(scores)
-    if n == 0:
-        return np.zeros((0,), np.int64)
+    if n <= 1:  # nothing to suppress
+        keep = np.zeros((n,), np.int64)
+        return keep if max_det is None else keep[:max_det]
     order = np.argsort(-scores, kind="stable")
     boxes = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)[order]
     if class_id is not None:
