@@ -25,10 +25,13 @@ def test_dla_modules_get_per_node_reasons(device):
     assert off_dla and all(n.reason and n.rule and n.source for n in off_dla)
     assert {n.rule for n in off_dla} & {"concat-axis", "slice", "reshape-adjacent", "div"}  # the detect head
     assert plan.dla_subgraphs >= 1 and plan.transitions >= 1 and 0.5 < plan.dla_flops_share <= 1.0
-    assert plan.decision in ("dla", "gpu") and plan.reason.startswith("auto chose")
+    expected = "dla" if plan.dla_flops_share >= 0.7 and plan.dla_subgraphs <= 4 else "gpu"
+    assert plan.decision == expected and plan.reason.startswith(f"auto chose {expected.upper()}")
+    pinned = [n for n in plan.nodes if n.rule == "dla-island"]
+    assert all(n.dla_capable and n.device == "GPU" for n in pinned)
     forced = _plan(device, dla=0)
     assert forced.decision == "dla" and forced.dla_core == 0
-    assert {n.name for n in forced.nodes if n.device == "GPU"} == {n.name for n in off_dla}
+    assert {n.name for n in forced.nodes if n.device == "GPU"} == {n.name for n in off_dla + pinned}
 
 
 def test_orin_nano_has_no_dla():

@@ -45,7 +45,8 @@ def test_package_int8_two_devices_one_bundle(int8_bundle):
     assert nx.artifacts["calib_cache"] != nano.artifacts["calib_cache"]
     for entry in (nx, nano):
         header = bundle.artifact_path(entry.name, "calib_cache").read_text().splitlines()[0]
-        assert header.startswith("TRT-") and header.endswith("Calibration")
+        algorithm = {"entropy": "EntropyCalibration2", "minmax": "MinMaxCalibration"}[entry.calibration["method"]]
+        assert header.startswith("TRT-") and header.endswith(f"-{algorithm}")
         assert entry.calibration["images"] == 12 and len(entry.calibration["data_sha256"]) == 64
         assert all(r["trtexec"].startswith("/usr/src/tensorrt/bin/trtexec --onnx=") for r in entry.recipes.values())
     stored = [p for p in (bundle.root / "artifacts").iterdir()]
