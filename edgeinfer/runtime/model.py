@@ -158,7 +158,7 @@ class Model:
         return f"Model({self.info.source!r}, backend={self.backend_name!r}, layout={self.info.output_layout!r})"
 
 
-def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto", dla_core: Optional[int] = None,
+def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto", dla_core: Any = None,
          warmup: int = 2, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, build_on_load: bool = False,
          memory: str = "auto", cuda_graph: bool = False, cuda_impl: Optional[str] = None,
          gpu_preprocess: Optional[bool] = None, intra_op_threads: int = 0) -> Model:
@@ -168,7 +168,8 @@ def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto",
         backend: ``auto`` (TensorRT engine for this device if the bundle has one, else ONNX
             Runtime), ``tensorrt`` or ``onnxruntime``.
         device: ONNX Runtime provider: ``auto`` | ``cpu`` | ``cuda`` | ``tensorrt``.
-        dla_core: pick the engine built for this DLA core (None: GPU engine).
+        dla_core: pick the engine built for this DLA core; ``"gpu"`` the GPU engine; None: the
+            bundle's placement plan decides.
         warmup: inferences run at load.
         conf, iou, max_det: detection thresholds.
         build_on_load: build a missing engine now (minutes, once; never in the hot path).

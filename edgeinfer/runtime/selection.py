@@ -40,26 +40,22 @@ def _detected_device() -> Any:
         return None
 
 
-def _trt_engine(bundle: Any, *, dla_core: Optional[int], build_on_load: bool) -> Tuple[Optional[Path], str]:
-    """(engine path, "") when a matching engine exists (or was just built), else (None, reason)."""
+def _trt_engine(bundle: Any, *, dla_core: Any,
+                build_on_load: bool) -> Tuple[Optional[Path], Optional[int], str]:
+    """(engine path, its DLA core, "") for the engine matching this device (built now when
+    ``build_on_load``), else (None, None, reason)."""
     if not is_available("tensorrt"):
-        return None, "TensorRT is not installed here"
+        return None, None, "TensorRT is not installed here"
     from .. import build
+    from .._deps import require
 
-    device = _detected_device()
+    trt = require("tensorrt", feature="the TensorRT backend")
     try:
-        record = build.select_engine(bundle, device=device, dla_core=dla_core)
-        return Path(record.path), ""
+        record = build.select_engine(bundle, device=_detected_device(), dla_core=dla_core,
+                                     tensorrt_version=str(trt.__version__), build_on_load=build_on_load)
     except BundleError as exc:  # EngineMismatchError is a BundleError
-        if not build_on_load:
-            return None, f"no engine for this device in the bundle ({exc.message})"
-        log.info("building the TensorRT engine at load (build_on_load=True): %s", exc.message)
-    build.build_engines(str(bundle.archive or bundle.root), device="auto",
-                        dla_core="gpu" if dla_core is None else dla_core)
-    from ..bundle import open_bundle
-
-    record = build.select_engine(open_bundle(bundle.archive or bundle.root), device=device, dla_core=dla_core)
-    return Path(record.path), ""
+        return None, None, f"no engine for this device in the bundle ({exc})"
+    return Path(record.path), record.key.dla_core, ""
 
 
 def _ort_artifact(bundle: Any) -> Path:
@@ -68,7 +64,7 @@ def _ort_artifact(bundle: Any) -> Path:
     return bundle.artifact_path(name, "onnx")
 
 
-def open_backend(path: Union[str, Path], *, backend: str, device: str, dla_core: Optional[int],
+def open_backend(path: Union[str, Path], *, backend: str, device: str, dla_core: Any,
                  build_on_load: bool, memory: str, cuda_graph: bool, cuda_impl: Optional[str],
                  intra_op_threads: int) -> Tuple[Backend, Optional[ModelInfo], str]:
     """Open the backend for ``path``; returns (backend, ModelInfo from the bundle or None, reason)."""
@@ -82,12 +78,12 @@ def open_backend(path: Union[str, Path], *, backend: str, device: str, dla_core:
 
         bundle = open_bundle(p)
         info: Optional[ModelInfo] = bundle.model_info
-        engine, why_not = (None, "backend='onnxruntime' requested") if backend == "onnxruntime" else \
-            _trt_engine(bundle, dla_core=dla_core, build_on_load=build_on_load)
+        engine, engine_dla, why_not = (None, None, "backend='onnxruntime' requested") if backend == "onnxruntime" \
+            else _trt_engine(bundle, dla_core=dla_core, build_on_load=build_on_load)
         if engine is not None:
             from .trt_backend import TensorRTBackend
 
-            be = TensorRTBackend(engine, dla_core=dla_core, memory=memory, cuda_graph=cuda_graph, cuda_impl=cuda_impl)
+            be = TensorRTBackend(engine, dla_core=engine_dla, memory=memory, cuda_graph=cuda_graph, cuda_impl=cuda_impl)
             return be, info, "TensorRT engine built for this device: " + be.reason
         onnx_path = _ort_artifact(bundle)
     else:

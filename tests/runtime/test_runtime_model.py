@@ -138,3 +138,48 @@ def _iou(a, b):
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture(scope="module")
+def demo_bundle(tmp_path_factory):
+    """A real bundle (BundleWriter) holding the demo detector's ONNX for one Orin profile, no engines."""
+    import dataclasses
+
+    from edgeinfer.bundle import BundleWriter
+    from edgeinfer.demo import demo_model_path
+    from edgeinfer.profiles import get_profile
+    from edgeinfer.runtime.onnx_info import info_from_session
+    from edgeinfer.runtime.ort_backend import OnnxRuntimeBackend
+
+    try:
+        onnx_path = demo_model_path("onnx")
+    except ModelError:
+        pytest.skip("demo model not committed yet (engineer D is training it)")
+    be = OnnxRuntimeBackend(onnx_path, device="cpu")
+    info = info_from_session(be.session, be.inputs, be.outputs, source=onnx_path.name)
+    be.close()
+    profile = get_profile("orin-nx-16gb")
+    out = tmp_path_factory.mktemp("bundle") / "shapes.bundle"
+    with BundleWriter(out) as w:
+        rel = w.add_artifact(onnx_path)
+        w.set_model(info=info.to_dict(), name=onnx_path.name, source_sha256="0" * 64)
+        w.add_device(profile.name, profile=profile.to_dict(), jetpack=dataclasses.asdict(profile.latest_jetpack),
+                     precision="fp16", artifacts={"onnx": rel}, placement={}, recipes={})
+    return out
+
+
+def test_bundle_without_tensorrt_falls_back_to_onnxruntime(demo_bundle):
+    from edgeinfer.demo import CLASS_NAMES, render_scene
+
+    with edgeinfer.load(demo_bundle, device="cpu", warmup=1) as model:
+        assert model.backend_name == "onnxruntime"
+        assert model.backend_reason.startswith("TensorRT is not installed here; using ONNX Runtime")
+        assert model.names == dict(enumerate(CLASS_NAMES))  # from the bundle's manifest
+        scene, boxes = render_scene([5, 5, 5], imgsz=320)
+        dets = model(scene)
+    assert len(dets) >= len(boxes) - 1 and set(dets.class_id.tolist()) <= {0, 1, 2}
+
+
+def test_bundle_forced_tensorrt_names_the_reason(demo_bundle):
+    with pytest.raises(MissingDependencyError, match="TensorRT is not installed here"):
+        edgeinfer.load(demo_bundle, backend="tensorrt")
