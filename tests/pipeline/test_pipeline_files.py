@@ -278,3 +278,20 @@ def test_busy_metrics_port_is_a_clear_error(mean_onnx, levels_video):
             with Pipeline(model, sources=[levels_video], metrics_port=port, telemetry=None):
                 pass
     assert "--metrics-port" in info.value.hint
+
+
+def test_file_sink_writes_one_video_per_source_losslessly_when_asked(mean_onnx, tmp_path):
+    import cv2
+
+    a = write_levels_video(tmp_path / "a.mp4", 15)
+    b = write_levels_video(tmp_path / "b.mp4", 10, size=(96, 64))
+    out = tmp_path / "out.mp4"
+    with Pipeline(OrtMeanModel(mean_onnx), sources={"a": a, "b": b}, sink=f"file://{out}", sink_queue=1,
+                  sink_lossless=True, batch=2, telemetry=None) as p:
+        p.run()
+    counts = {}
+    for sid in "ab":
+        cap = cv2.VideoCapture(str(tmp_path / f"out_{sid}.mp4"))
+        counts[sid] = (int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+        cap.release()
+    assert counts == {"a": (15, 160), "b": (10, 96)} and p.stats()["drops"]["sink"] == 0
