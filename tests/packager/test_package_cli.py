@@ -11,7 +11,7 @@ from edgeinfer.demo import demo_model_path, make_dataset
 
 @pytest.fixture(scope="module")
 def calib_dir(tmp_path_factory):
-    root = make_dataset(tmp_path_factory.mktemp("shapes"), n_train=1, n_val=12, n_test=1, imgsz=320, seed=3)
+    root = make_dataset(tmp_path_factory.mktemp("shapes"), n_train=1, n_val=16, n_test=1, imgsz=320, seed=3)
     return root / "images" / "val"
 
 
@@ -31,6 +31,7 @@ def int8_bundle(tmp_path_factory, calib_dir):
     return out, json.loads(result.stdout), result.stderr
 
 
+@pytest.mark.slow  # shares one INT8 packaging run (entropy calibration + accuracy gate): ~30-60 s
 def test_package_int8_two_devices_one_bundle(int8_bundle):
     out, summary, stderr = int8_bundle
     bundle = open_bundle(out)  # verifies every checksum
@@ -47,7 +48,7 @@ def test_package_int8_two_devices_one_bundle(int8_bundle):
         header = bundle.artifact_path(entry.name, "calib_cache").read_text().splitlines()[0]
         algorithm = {"entropy": "EntropyCalibration2", "minmax": "MinMaxCalibration"}[entry.calibration["method"]]
         assert header.startswith("TRT-") and header.endswith(f"-{algorithm}")
-        assert entry.calibration["images"] == 12 and len(entry.calibration["data_sha256"]) == 64
+        assert entry.calibration["images"] == 16 and len(entry.calibration["data_sha256"]) == 64
         assert all(r["trtexec"].startswith("/usr/src/tensorrt/bin/trtexec --onnx=") for r in entry.recipes.values())
     stored = [p for p in (bundle.root / "artifacts").iterdir()]
     assert len(stored) == 4  # onnx + qdq shared, one cache per TensorRT version
@@ -57,6 +58,7 @@ def test_package_int8_two_devices_one_bundle(int8_bundle):
     assert nano.placement["decision"] == "gpu" and "no DLA" in nano.placement["reason"]
 
 
+@pytest.mark.slow  # shares one INT8 packaging run (entropy calibration + accuracy gate): ~30-60 s
 def test_inspect_json_shape(run_cli, int8_bundle):
     out, package_summary, _ = int8_bundle
     r = run_cli("inspect", out, "--json")
@@ -76,6 +78,7 @@ def test_inspect_json_shape(run_cli, int8_bundle):
     assert target and "--int8" in target[0]["trtexec"]
 
 
+@pytest.mark.slow  # shares one INT8 packaging run (entropy calibration + accuracy gate): ~30-60 s
 def test_inspect_text_and_tampered_bundle(run_cli, int8_bundle, tmp_path):
     import shutil
 
