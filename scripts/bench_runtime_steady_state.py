@@ -59,7 +59,7 @@ def main() -> None:
     for i in range(args.frames):
         before = tracemalloc.get_traced_memory()[0]
         if hasattr(tracemalloc, "reset_peak"):  # Python 3.9+; on 3.8 the peak is the run's high-water mark
-            tracemalloc.reset_peak()
+            tracemalloc.reset_peak()  # novm
         result = model(frames[i % len(frames)])
         worst = max(worst, tracemalloc.get_traced_memory()[1] - before)
         dets += len(result)
