@@ -132,4 +132,4 @@ def test_rtsp_frozen_connection_is_detected_by_the_watchdog(mean_onnx, server):
             server.proc.send_signal(signal.SIGCONT)
         frames_before = src()["frames"]
         _wait(lambda: src()["state"] == "connected" and src()["frames"] > frames_before + 10, 40, "frames after resume")
-    assert detected < policy.timeout_s + 1.5  # our watchdog, not the backend's slower read retries
+    assert detected < policy.timeout_s + 3.0  # our watchdog (the backend's own read retries took ~3x timeout_s)
