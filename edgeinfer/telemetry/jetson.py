@@ -24,7 +24,7 @@ import subprocess
 import threading
 from typing import Any, Dict, Optional
 
-from .._deps import is_available, on_jetson
+from .._deps import is_available, on_jetson, require
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +151,7 @@ class JetsonTelemetry:
         """Pick the best available source; never raises."""
         if os.path.exists(jtop_socket) and is_available("jtop"):
             try:
-                from jtop import jtop  # the _deps door is for hard requirements; here absence is normal
-
-                client = jtop()
+                client = require("jtop", feature="Jetson telemetry").jtop()
                 client.start()
                 return cls(source="jtop", root=root, jtop_client=client)
             except Exception as exc:  # service down, version mismatch, permissions: fall back, say why
