@@ -40,12 +40,15 @@ def _detected_device() -> Any:
         return None
 
 
-def _trt_engine(bundle: Any, *, dla_core: Any,
-                build_on_load: bool) -> Tuple[Optional[Path], Optional[int], str]:
-    """(engine path, its DLA core, "") for the engine matching this device (built now when
-    ``build_on_load``), else (None, None, reason)."""
+def _trt_engine(bundle: Any, *, dla_core: Any, build_on_load: bool) -> Tuple[Any, str]:
+    """(engine record, "") for the engine matching this device (built now when
+    ``build_on_load``), else (None, reason).
+
+    The caller keeps the record alive until the engine file is read: for a .tar bundle it owns
+    the extracted directory the path points into.
+    """
     if not is_available("tensorrt"):
-        return None, None, "TensorRT is not installed here"
+        return None, "TensorRT is not installed here"
     from .. import build
     from .._deps import require
 
@@ -54,8 +57,8 @@ def _trt_engine(bundle: Any, *, dla_core: Any,
         record = build.select_engine(bundle, device=_detected_device(), dla_core=dla_core,
                                      tensorrt_version=str(trt.__version__), build_on_load=build_on_load)
     except BundleError as exc:  # EngineMismatchError is a BundleError
-        return None, None, f"no engine for this device in the bundle ({exc})"
-    return Path(record.path), record.key.dla_core, ""
+        return None, f"no engine for this device in the bundle ({exc})"
+    return record, ""
 
 
 def _ort_artifact(bundle: Any) -> Path:
@@ -78,12 +81,14 @@ def open_backend(path: Union[str, Path], *, backend: str, device: str, dla_core:
 
         bundle = open_bundle(p)
         info: Optional[ModelInfo] = bundle.model_info
-        engine, engine_dla, why_not = (None, None, "backend='onnxruntime' requested") if backend == "onnxruntime" \
+        record, why_not = (None, "backend='onnxruntime' requested") if backend == "onnxruntime" \
             else _trt_engine(bundle, dla_core=dla_core, build_on_load=build_on_load)
-        if engine is not None:
+        if record is not None:
             from .trt_backend import TensorRTBackend
 
-            be = TensorRTBackend(engine, dla_core=engine_dla, memory=memory, cuda_graph=cuda_graph, cuda_impl=cuda_impl)
+            be = TensorRTBackend(Path(record.path), dla_core=record.key.dla_core, memory=memory,
+                                 cuda_graph=cuda_graph, cuda_impl=cuda_impl)
+            del record  # engine deserialized: the record (and a .tar's extracted copy) may go
             return be, info, "TensorRT engine built for this device: " + be.reason
         onnx_path = _ort_artifact(bundle)
     else:
