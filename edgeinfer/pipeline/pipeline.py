@@ -9,10 +9,7 @@ Example:
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
 import threading
 import time
 from collections import deque
@@ -20,6 +17,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ..errors import ConfigError, EdgeInferError
 from ..telemetry.latency import LatencyRecorder, RateMeter
+from ._lifecycle import deferred_sigint, make_telemetry, make_uplink, parse_sources
 from .capture import CaptureWorker, ReconnectPolicy, SourceEvent
 from .hub import FrameHub
 from .infer import Collector, InferWorker
@@ -27,32 +25,9 @@ from .models import fallback_factory, resolve_models
 from .results import DropQueue, FrameResult
 from .sinks import SinkRunner, make_sink
 from .stats import build_stats, status_line
-from .uri import describe_target, parse_source
+from .uri import describe_target
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def _deferred_sigint():
-    """Hold a Ctrl-C that arrives during close() until every bounded join is done.
-
-    A KeyboardInterrupt raised half-way through close() would leave threads inside OpenCV /
-    ONNX Runtime C++ code at interpreter exit (``terminate called without an active exception``).
-    Yields a list that is non-empty when a Ctrl-C arrived. Main thread only (signal handlers).
-    """
-    caught: list = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    except ValueError:  # not the main interpreter
-        yield caught
-        return
-    try:
-        yield caught
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class Pipeline:
@@ -92,7 +67,7 @@ class Pipeline:
         if float(max_delay_ms) < 0:
             raise ConfigError(f"max_delay_ms={max_delay_ms} must be >= 0", hint="use e.g. max_delay_ms=5")
         self.max_batch, self.max_delay = int(batch), float(max_delay_ms) / 1000.0
-        self._source_specs = self._parse_sources(sources)
+        self._source_specs = parse_sources(sources)
         self._describe = {sid: describe_target(spec) for sid, spec in self._source_specs.items()}
         self._reconnect = reconnect or ReconnectPolicy()
         self._loop, self._max_frames, self._return_frames = loop, max_frames, return_frames
@@ -108,7 +83,7 @@ class Pipeline:
         self._instances, self._owned_models, model_path = resolve_models(model, instances=instances, load_kwargs=load_kwargs)
         try:
             self._fallback = fallback_factory(fallback, model_path=model_path, load_kwargs=load_kwargs)
-            self._uplink, self._owns_uplink = self._make_uplink(uplink, uplink_spool)
+            self._uplink, self._owns_uplink = make_uplink(uplink, uplink_spool)
         except BaseException:
             for m in self._owned_models:
                 m.close()
@@ -130,41 +105,11 @@ class Pipeline:
         self._started_mono = 0.0
         self._started = self._closed = False
         self._finished = threading.Event()
-        self._telemetry = self._make_telemetry(telemetry)
+        self._telemetry = make_telemetry(telemetry)
         self._telemetry_last: Dict[str, Any] = {}
         self._metrics_port, self._metrics_host, self._metrics = metrics_port, metrics_host, None
 
     # -- construction helpers ------------------------------------------------------------------
-    @staticmethod
-    def _parse_sources(sources) -> Dict[str, Any]:
-        if isinstance(sources, (str, int, os.PathLike)):
-            sources = [sources]
-        items = list(sources.items()) if isinstance(sources, dict) else [(str(i), s) for i, s in enumerate(sources or [])]
-        if not items:
-            raise ConfigError("no sources given", hint="pass sources=['video.mp4'] or a camera/stream URI")
-        return {str(sid): parse_source(os.fspath(uri) if isinstance(uri, os.PathLike) else uri) for sid, uri in items}
-
-    @staticmethod
-    def _make_uplink(uplink, spool):
-        if uplink is None:
-            return None, False
-        if hasattr(uplink, "put"):
-            return uplink, False
-        from ..uplink import Uplink  # engineer U's store-and-forward uplink
-
-        spool = spool or os.environ.get("EDGEINFER_SPOOL") or os.path.join(os.path.expanduser("~"), ".cache", "edgeinfer", "spool")
-        return Uplink(str(uplink), spool_dir=spool), True
-
-    @staticmethod
-    def _make_telemetry(telemetry):
-        if telemetry in (None, False):
-            return None
-        if telemetry == "auto":
-            from ..telemetry.jetson import JetsonTelemetry
-
-            return JetsonTelemetry.auto()
-        return telemetry
-
     # -- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> "Pipeline":
         self.start()
@@ -375,7 +320,7 @@ class Pipeline:
                 self._raise_pending()
             return
         self._closed = True
-        with _deferred_sigint() as interrupted:
+        with deferred_sigint() as interrupted:
             self._close_all()
         if interrupted:
             raise KeyboardInterrupt
