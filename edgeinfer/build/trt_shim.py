@@ -138,23 +138,16 @@ def has_optimization_level(trt: Any) -> bool:
 
 
 def dla_support(trt_version: Tuple[int, int, int], *, profile_name: str, families: Iterable[str],
-                jetpack: str) -> Optional[str]:
+                jetpack: str, dla_cores: int = 1) -> Optional[str]:
     """None when this TensorRT can put layers on DLA for this device, else the reason it cannot.
 
-    TensorRT 8.5-10.x: DLA where the module has it. 11.0-11.3: no DLA at all. 11.4.x: only on
-    Jetson AGX Orin with JetPack >= 7.2.2 (reference facts §4.1).
+    The rule itself lives in :func:`edgeinfer.profiles.dla.dla_unsupported_reason`, shared with
+    static placement so a plan never promises a DLA the build refuses.
     """
-    major, minor = trt_version[:2]
-    if major <= 10:
-        return None
-    if major == 11 and minor < 4:
-        return f"TensorRT {major}.{minor} has no DLA support (DLA returns in 11.4 for AGX Orin only)"
-    is_agx_orin = "agx-orin" in set(families) or profile_name.startswith("agx-orin")
-    if not is_agx_orin:
-        return f"TensorRT {major}.{minor} supports DLA only on Jetson AGX Orin, not on {profile_name}"
-    if _jetpack_tuple(jetpack) < (7, 2, 2):
-        return f"TensorRT {major}.{minor} supports DLA on AGX Orin only with JetPack >= 7.2.2 (this is {jetpack})"
-    return None
+    from ..profiles.dla import dla_unsupported_reason
+
+    return dla_unsupported_reason(trt_version, profile_name=profile_name, families=families,
+                                  dla_cores=dla_cores, jetpack=jetpack)
 
 
 def check_dla_available(trt: Any) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PlacementError
+from ..profiles.dla import dla_unsupported_reason
 from . import analysis
 from .graph import Graph, is_static, load_graph
 from .rules import first_violation
@@ -178,18 +179,11 @@ def _dla_blocker(profile: Any, trt: tuple[int, ...], request: _Request, graph: G
 
 
 def trt_supports_dla(trt_version: str | tuple[int, ...], profile: Any) -> bool:
-    """Whether TensorRT ``trt_version`` can place layers on ``profile``'s DLA (facts §4.1).
-
-    8.x and 10.0-10.7: yes ("10.7 was the last 10.x release that supported DLA"; JetPack 6 ships
-    10.3); 10.8-11.4.0: no; 11.4.1+: only on AGX Orin (JetPack 7.2.2+ SBSA package).
-    """
-    trt = _trt_tuple(trt_version) if isinstance(trt_version, str) else tuple(trt_version)
-    if int(getattr(profile, "dla_cores", 0)) == 0:
-        return False
-    if trt[:2] <= (10, 7):
-        return True
-    families = tuple(getattr(profile, "families", ()))
-    return trt >= (11, 4, 1) and "agx-orin" in families
+    """Whether TensorRT ``trt_version`` can place layers on ``profile``'s DLA (one shared rule:
+    :func:`edgeinfer.profiles.dla.dla_unsupported_reason`)."""
+    return dla_unsupported_reason(trt_version, profile_name=str(getattr(profile, "name", "")),
+                                  families=tuple(getattr(profile, "families", ())),
+                                  dla_cores=int(getattr(profile, "dla_cores", 0))) is None
 
 
 def _trt_has_no_dla(trt: tuple[int, ...], profile: Any) -> bool:

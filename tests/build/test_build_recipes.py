@@ -27,8 +27,7 @@ def args(r):
 
 
 @pytest.mark.parametrize("trt, workspace, opt_level", [("8.5", "--workspace=2048", False), ("8.6", "--workspace=2048", True),
-                                                       ("10.3", "--memPoolSize=workspace:2048M", True),
-                                                       ("10.16", "--memPoolSize=workspace:2048M", True)])
+                                                       ("10.3", "--memPoolSize=workspace:2048M", True)])
 def test_int8_dla_recipe_per_weakly_typed_era(trt, workspace, opt_level):
     r = recipe(trt)
     a = args(r)
@@ -44,6 +43,15 @@ def test_int8_dla_recipe_per_weakly_typed_era(trt, workspace, opt_level):
     assert r["supported_by_edgeinfer_build"] and r["api_era"] == "named-io"
 
 
+def test_trt_10_16_dla_request_builds_on_the_gpu_with_the_reason():
+    # facts §4.1: 10.7 was the last 10.x with DLA; the rule is shared with static placement.
+    r = recipe("10.16")
+    a = args(r)
+    assert not [x for x in a if x.startswith("--useDLACore")]
+    assert r["dla_core"] is None and any("no DLA" in n for n in r["notes"])
+    assert "--int8" in a and "--calib=artifacts/c.cache" in a
+
+
 @pytest.mark.parametrize("precision, onnx", [("int8", "artifacts/q.onnx"), ("fp16", "artifacts/h.onnx"),
                                               ("fp32", "artifacts/m.onnx")])
 def test_trt11_uses_typed_onnx_and_no_precision_flags(precision, onnx):
@@ -57,10 +65,10 @@ def test_trt11_uses_typed_onnx_and_no_precision_flags(precision, onnx):
 
 
 def test_trt11_4_dla_only_on_agx_orin_with_jetpack_722():
-    assert recipe("11.4", jetpack="7.2.2")["dla_core"] == 0
-    assert recipe("11.4", jetpack="7.2.1")["dla_core"] is None
+    assert recipe("11.4.1", jetpack="7.2.2")["dla_core"] == 0
+    assert recipe("11.4.1", jetpack="7.2.1")["dla_core"] is None
     orin_nx = dict(AGX, name="orin-nx-16gb", families=["orin", "orin-nx"])
-    r = recipe("11.4", jetpack="7.2.2", profile=orin_nx)
+    r = recipe("11.4.1", jetpack="7.2.2", profile=orin_nx)
     assert r["dla_core"] is None and "only on Jetson AGX Orin" in r["notes"][0]
 
 

@@ -78,7 +78,7 @@ def test_build_records_actual_placement_next_to_the_plan(model_files, tmp_path):
              ["/model.0/conv/Conv", "/model.0/act/Sigmoid", "/model.0/act/Mul", "/model.1/conv/Conv", "/model.23/Softmax"]]
     plan = {"dla_core": 0, "gpu_layers": ["/model.23/Reshape"], "nodes": nodes + [{"name": "/model.23/Reshape", "device": "gpu"}]}
     path = write_bundle(tmp_path / "b.bundle", model_files, placement=plan)
-    (record,) = build_engines(path, device="orin-nx-16gb", detected=DETECTED, trt=make_standin("10.16"),
+    (record,) = build_engines(path, device="orin-nx-16gb", detected=DETECTED, trt=make_standin("10.3"),
                               timing_cache=tmp_path / "t")
     placement = record["placement"]
     assert placement["nodes"]["/model.1/conv/Conv"] == "dla" and placement["nodes"]["/model.23/Reshape"] == "gpu"
