@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import OrtMeanModel, build_mean_onnx, write_levels_video  # noqa: E402
+from pipeline_helpers import OrtMeanModel, build_mean_onnx, write_levels_video  # noqa: E402
 
 from edgeinfer.pipeline.pipeline import Pipeline  # noqa: E402
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import build_mean_onnx, write_levels_video
+from pipeline_helpers import build_mean_onnx, write_levels_video
 
 pytestmark = pytest.mark.timeout(300)
 

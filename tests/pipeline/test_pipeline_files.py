@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import FailingModel, OrtMeanModel, level, mean_of, write_levels_video
+from pipeline_helpers import FailingModel, OrtMeanModel, level, mean_of, write_levels_video
 
 from edgeinfer.errors import BackendError, ConfigError, SourceError
 from edgeinfer.pipeline.pipeline import Pipeline
@@ -207,7 +207,7 @@ def test_stats_metrics_endpoint_and_status_line(mean_onnx, levels_video):
 
 
 def test_model_path_loads_instances_through_edgeinfer_load(tmp_path):
-    from conftest import build_mean_onnx
+    from pipeline_helpers import build_mean_onnx
 
     import edgeinfer
 

@@ -129,7 +129,7 @@ def test_backoff_is_exponential_capped_and_jittered():
 
 def test_bench_load_generator_measures_and_surfaces_model_errors(mean_onnx):
     import numpy as np
-    from conftest import FailingModel, OrtMeanModel
+    from pipeline_helpers import FailingModel, OrtMeanModel
 
     from edgeinfer.errors import BackendError
     from edgeinfer.pipeline import bench

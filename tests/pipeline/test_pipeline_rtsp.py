@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import OrtMeanModel
+from pipeline_helpers import OrtMeanModel
 
 from edgeinfer.pipeline.capture import ReconnectPolicy
 from edgeinfer.pipeline.pipeline import Pipeline
