@@ -87,7 +87,9 @@ def _run(bundle: Path, video: Path, work: Path) -> None:
 
     say = _step("6/6 run the bundle over the video (capture -> infer -> annotated MP4)")
     out = work / "shapes-annotated.mp4"
-    p = Pipeline(str(bundle), sources=[str(video)], sink=f"file://{out}", collect_results=False, telemetry="auto")
+    # sink_lossless: the annotated file keeps every frame (a file source can wait for the writer).
+    p = Pipeline(str(bundle), sources=[str(video)], sink=f"file://{out}", collect_results=False,
+                 telemetry="auto", sink_lossless=True)
     stats = p.run()
     for line in summary_lines(stats):
         say(line)

@@ -103,6 +103,7 @@ class OnnxRuntimeBackend(Backend):
         self._in_bufs: Dict[Tuple[str, Tuple[int, ...]], np.ndarray] = {}
         self._bound_inputs: Dict[str, int] = {}
         self._in_values: Dict[str, Any] = {}
+        self._dynamic_key: Tuple[Tuple[str, int], ...] = ()
         self._out_bufs: Optional[Dict[str, np.ndarray]] = self._bind_static_outputs()
         log.info("%s", self.reason)
 
@@ -149,6 +150,8 @@ class OnnxRuntimeBackend(Backend):
         if missing:
             raise BackendError(f"input(s) {missing} were never written",
                                hint="fill backend.input_buffer(name) before infer()")
+        if self._out_bufs is None:
+            self._rebind_dynamic_outputs()
         try:
             self.session.run_with_iobinding(self._binding)
         except Exception as exc:
@@ -157,6 +160,18 @@ class OnnxRuntimeBackend(Backend):
             return self._out_bufs
         values = self._binding.copy_outputs_to_cpu()
         return {t.name: v for t, v in zip(self.outputs, values)}
+
+    def _rebind_dynamic_outputs(self) -> None:
+        # ORT keeps reusing the first run's output allocation for a "cpu" binding; when the
+        # input shape changes (another batch size or image size) that buffer has the wrong
+        # shape, so rebind to let ORT allocate outputs of the new shape.
+        key = tuple(sorted(self._bound_inputs.items()))
+        if key == self._dynamic_key:
+            return
+        self._binding.clear_binding_outputs()
+        for t in self.outputs:
+            self._binding.bind_output(t.name, "cpu")
+        self._dynamic_key = key
 
     def close(self) -> None:
         self._in_bufs.clear()
