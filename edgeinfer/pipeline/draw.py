@@ -34,8 +34,18 @@ def draw_detections(img: np.ndarray, detections: Any, *, label: str = "") -> np.
             color = color_for(int(cls))
             cv2.rectangle(img, (x1, y1), (x2, y2), color, 2)
             text = f"{names.get(int(cls), str(int(cls)))} {float(conf):.2f}"
-            cv2.putText(img, text, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA)
+            _label(cv2, img, text, x1, y1, color)
     if label:
         cv2.putText(img, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2, cv2.LINE_AA)
         cv2.putText(img, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
     return img
+
+
+def _label(cv2: Any, img: np.ndarray, text: str, x: int, y: int, color: Tuple[int, int, int]) -> None:
+    # Text on a filled tag in the box colour: readable on any background, including objects of
+    # the same colour as the box.
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    top = y - h - base - 2 if y - h - base - 2 >= 0 else y  # above the box, or inside it at the top edge
+    cv2.rectangle(img, (x, top), (x + w + 4, top + h + base + 2), color, -1)
+    ink = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
+    cv2.putText(img, text, (x + 2, top + h + 1), cv2.FONT_HERSHEY_SIMPLEX, 0.45, ink, 1, cv2.LINE_AA)
