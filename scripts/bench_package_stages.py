@@ -76,6 +76,7 @@ def bench_model(name: str, *, video: Path, images: int, methods: list[str], work
     with timed(row, "calib_images_s"):
         data = load_calibration_images(video, model.info, max_images=images + HELDOUT)
     calib, heldout = data[:images], data[images:]
+    row["fp32_infer_ms"] = _plain_inference_ms(model.onnx_path, heldout)  # the machine's speed, same moment
     ranges = {}
     for method in methods:
         with timed(row, f"calibrate_{method}_s"):
@@ -94,9 +95,24 @@ def bench_model(name: str, *, video: Path, images: int, methods: list[str], work
     row["int8_box_f1"] = int8.get("agreement", {}).get("f1")
     row["int8_package_minmax_s"] = round(sum(row[k] for k in ("export_s", "calib_images_s", f"calibrate_{first}_s",
                                                                 "cache_s", "qdq_s", "accuracy_s")), 2)
+    row["calibrate_minmax_per_forward"] = round(row.get("calibrate_minmax_s", 0) * 1000
+                                                / (images * row["fp32_infer_ms"]), 2)
     row["target_s"] = TARGET_S
     row["ratio_to_target"] = round(row["int8_package_minmax_s"] / TARGET_S, 3)
     return row
+
+
+def _plain_inference_ms(onnx_path: Path, x) -> float:
+    """Plain FP32 ONNX Runtime latency per image: the yardstick the stage times are relative to."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    sess.run(None, {name: x[:1]})
+    t0 = time.perf_counter()
+    for i in range(len(x)):
+        sess.run(None, {name: x[i:i + 1]})
+    return round((time.perf_counter() - t0) * 1000 / len(x), 1)
 
 
 def _machine() -> dict:
@@ -129,7 +145,8 @@ def main() -> int:
                               work=Path(tmp) / name)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    keys = [k for k in rows[0] if k.endswith("_s") or k in ("ratio_to_target",)]
+    keys = [k for k in rows[0] if k.endswith("_s") or k in ("fp32_infer_ms", "calibrate_minmax_per_forward",
+                                                            "ratio_to_target")]
     print("\nmachine:", json.dumps(machine))
     print("| model | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))
