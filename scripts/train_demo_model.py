@@ -52,19 +52,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def offline_ultralytics_env() -> Path:
-    """Make Ultralytics fully offline: no DNS probes, no font download, settings kept in a temp dir.
+    """Make Ultralytics fully offline (edgeinfer's own helper), settings kept in a temp dir.
 
     Must run before ``import ultralytics`` (it reads YOLO_OFFLINE at import time).
     """
+    from edgeinfer.model.ultralytics_export import offline_ultralytics_env as offline_env
+
     cfg = Path(tempfile.mkdtemp(prefix="edgeinfer-yolo-cfg-"))
     atexit.register(shutil.rmtree, str(cfg), True)
-    (cfg / "Ultralytics").mkdir()
-    import matplotlib  # only for its bundled DejaVuSans.ttf, a stand-in for Arial.ttf
-
-    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    shutil.copy(ttf, cfg / "Ultralytics" / "Arial.ttf")
-    os.environ["YOLO_OFFLINE"] = "1"
-    os.environ["YOLO_CONFIG_DIR"] = str(cfg)
+    os.environ.update(offline_env(cfg, base={}))
     return cfg
 
 

@@ -45,6 +45,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_jetson)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ultralytics_offline(tmp_path_factory):
+    """Every test (and every subprocess it starts) sees an offline Ultralytics: no DNS probe, no
+    font download, settings in a temp dir instead of ~/.config."""
+    from edgeinfer.model.ultralytics_export import offline_ultralytics_env
+
+    cfg = tmp_path_factory.mktemp("ultralytics-config")
+    env = offline_ultralytics_env(cfg, base={})
+    os.environ.update(env)
+    return Path(env["YOLO_CONFIG_DIR"])
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
@@ -56,7 +68,6 @@ def run_cli():
 
     def _run(*args, env=None, cwd=None, timeout=600):
         full_env = dict(os.environ)
-        full_env.setdefault("YOLO_OFFLINE", "1")
         if env:
             full_env.update(env)
         return subprocess.run(

@@ -55,10 +55,21 @@ def _find_font() -> str | None:
     return found[0] if found else None
 
 
-def _offline_env(workdir: Path) -> dict[str, str]:
-    env = dict(os.environ)
+def offline_ultralytics_env(config_dir: str | Path, *, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment that keeps Ultralytics offline: ``YOLO_OFFLINE=1`` and a config dir holding
+    the ``Arial.ttf`` it would otherwise download (offline-toolchain §1).
+
+    ``config_dir`` is used unless ``base`` already names a ``YOLO_CONFIG_DIR``; returns a copy of
+    ``base`` (default: ``os.environ``) with both set. Must be in place before ``import ultralytics``.
+
+    Example:
+        >>> env = offline_ultralytics_env("/tmp/ycfg", base={})   # doctest: +SKIP
+        >>> env["YOLO_OFFLINE"], Path(env["YOLO_CONFIG_DIR"], "Ultralytics", "Arial.ttf").is_file()
+        ('1', True)
+    """
+    env = dict(os.environ if base is None else base)
     env["YOLO_OFFLINE"] = "1"
-    cfg = Path(env.get("YOLO_CONFIG_DIR") or workdir / ".ultralytics")
+    cfg = Path(env.get("YOLO_CONFIG_DIR") or config_dir)
     font = cfg / "Ultralytics" / "Arial.ttf"
     if not font.exists():
         src = _find_font()
@@ -87,7 +98,7 @@ def export_ultralytics(source: str | Path, *, imgsz: tuple[int, int] | None, bat
             local = source.name  # a model .yaml Ultralytics ships (e.g. yolo11n.yaml): random weights
         args = {"source": local, "imgsz": list(imgsz) if imgsz else None, "batch": int(batch),
                 "dynamic": bool(dynamic), "opset": int(opset)}
-        proc = _run_child(args, cwd=tmp, env=_offline_env(tmp))
+        proc = _run_child(args, cwd=tmp, env=offline_ultralytics_env(Path(tmp) / ".ultralytics"))
         lines = [ln for ln in (proc.stdout + "\n" + proc.stderr).splitlines() if ln.strip()]
         result = [ln for ln in lines if ln.startswith(_MARK)]
         if proc.returncode != 0 or not result:

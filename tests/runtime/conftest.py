@@ -2,24 +2,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def yolo_env(tmp_path_factory):
-    """Ultralytics offline: a config dir with the font it insists on."""
-    cfg = tmp_path_factory.mktemp("ycfg")
-    (cfg / "Ultralytics").mkdir()
-    import matplotlib
-
-    font = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
-    shutil.copy(font, cfg / "Ultralytics" / "Arial.ttf")
-    os.environ["YOLO_OFFLINE"] = "1"
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(cfg))
-    return cfg
+def yolo_env(ultralytics_offline):
+    """Ultralytics offline (the root conftest's session-wide config dir)."""
+    return ultralytics_offline
 
 
 @pytest.fixture(scope="session")

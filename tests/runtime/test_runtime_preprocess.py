@@ -21,18 +21,7 @@ SHAPES = [
 
 
 @pytest.fixture(scope="module")
-def ultralytics_letterbox(tmp_path_factory):
-    cfg = tmp_path_factory.mktemp("ycfg")
-    (cfg / "Ultralytics").mkdir()
-    import os
-    import shutil
-
-    import matplotlib
-
-    font = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf", "DejaVuSans.ttf")
-    shutil.copy(font, cfg / "Ultralytics" / "Arial.ttf")
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(cfg))
+def ultralytics_letterbox(ultralytics_offline):
     return pytest.importorskip("ultralytics.data.augment").LetterBox
 
 
