@@ -6,6 +6,7 @@ package unimportable, exactly as on a machine where `pip install edgeinfer` pull
 """
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -112,3 +113,13 @@ def test_missing_tensorrt_on_a_jetson_points_to_jetpack(tmp_path):
     )
     proc = _run(code)
     assert "JetPack" in proc.stdout and "pip" not in proc.stdout.split("JetPack")[0]
+
+
+def test_reading_a_bundle_does_not_load_host_only_ingestion():
+    # Device side (Python 3.8) imports edgeinfer.model.info through the bundle reader; the
+    # ingestion modules are host-only (3.10+) and must stay unloaded.
+    proc = _run("import sys, edgeinfer.bundle, edgeinfer.runtime.model, edgeinfer.model\n"
+                "print(sorted(m for m in sys.modules if m.startswith('edgeinfer.model.')))")
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(ast.literal_eval(proc.stdout.strip().splitlines()[-1]))
+    assert loaded <= {'edgeinfer.model.info', 'edgeinfer.model.layout'}, loaded

@@ -17,7 +17,8 @@ PKG = REPO / "edgeinfer"
 # Host-side only: model ingestion/export, INT8, placement, the packager (and its CLI command).
 HOST_ONLY = {"quantize", "placement", "packager"}
 HOST_ONLY_FILES = {"cli/package_cmd.py"}
-HOST_ONLY_MODEL_FILES_ALLOWED_38 = {"info.py", "__init__.py"}
+# info.py and layout.py are read on the device (bundles, plain-ONNX loading); the rest of model/ is host-only.
+HOST_ONLY_MODEL_FILES_ALLOWED_38 = {"info.py", "layout.py", "__init__.py"}
 
 
 def _device_side_files():
