@@ -16,7 +16,7 @@ from ._common import echo_json
 @click.option("--spool", "spool_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Uplink spool directory to check [default: $EDGEINFER_SPOOL or ~/.cache/edgeinfer/spool].")
 @click.option("--engine-cache", "engine_cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Engine cache directory to check [default: $EDGEINFER_ENGINE_CACHE or ~/.cache/edgeinfer/engines].")
+              help="Folder for engines/timing caches to check for space (engines themselves are written into each bundle) [default: $EDGEINFER_ENGINE_CACHE or ~/.cache/edgeinfer/engines].")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("/"),
               show_default=True, help="Read system files under this directory (for fixture trees and chroots).")
 @click.pass_context
