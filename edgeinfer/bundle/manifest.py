@@ -13,8 +13,12 @@ Device-side code: Python 3.8-clean.
 
 Example:
     >>> text = dump_manifest({"schema_version": 1, "devices": {}})
-    >>> load_manifest_text(text, source="manifest.yaml")["schema_version"]
-    1
+    >>> text.splitlines()[0][:28]
+    '# edgeinfer-manifest sha256='
+    >>> load_manifest_text(text, source="manifest.yaml")  # hash fine, structure incomplete
+    Traceback (most recent call last):
+    ...
+    edgeinfer.errors.BundleError: manifest.yaml is malformed: missing key 'edgeinfer_version'. Hint: ...
 """
 from __future__ import annotations
 

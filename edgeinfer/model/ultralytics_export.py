@@ -63,7 +63,7 @@ def offline_ultralytics_env(config_dir: str | Path, *, base: dict[str, str] | No
     ``base`` (default: ``os.environ``) with both set. Must be in place before ``import ultralytics``.
 
     Example:
-        >>> env = offline_ultralytics_env("/tmp/ycfg", base={})   # doctest: +SKIP
+        >>> env = offline_ultralytics_env("ycfg", base={})
         >>> env["YOLO_OFFLINE"], Path(env["YOLO_CONFIG_DIR"], "Ultralytics", "Arial.ttf").is_file()
         ('1', True)
     """
