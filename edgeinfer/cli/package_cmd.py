@@ -29,7 +29,7 @@ class _ProgressLine:
 
 
 @click.command("package")
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.option("-d", "--device", "devices", required=True, help="Profile names or families, comma-separated (e.g. orin-nx-16gb,orin-nano-8gb or orin).")
 @click.option("--precision", type=click.Choice(["fp16", "int8", "best"]), default=None, help="Default: each profile's packaging default.")
 @click.option("--calib", type=click.Path(), default=None, help="Calibration images for INT8: a directory, glob, video or .npy.")
