@@ -51,14 +51,36 @@ def make_int8_artifacts(model: Any, *, calib: Any, method: str, val: Any, budget
     result = q.quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=out, val=val, method=method,
                                     budget=budget, fp16_onnx=fp16_onnx, progress=progress)
     caches = {}
+    cache_ranges = _without_float_layers(result.ranges, model.onnx_path, result.excluded_layers)
+    calibration["float_layers"] = len(result.excluded_layers)
     for version in sorted(set(trt_versions)):
         path = out / f"calib-trt{version}.cache"
-        path.write_text(q.write_trt_calibration_cache(result.ranges, trt_version=version, method=method))
+        # EntropyCalibration2 whatever the range method: the header only picks the calibrator class
+        # that reads the cache (the scales are ours), and it is the one DLA requires (facts §3.3).
+        path.write_text(q.write_trt_calibration_cache(cache_ranges, trt_version=version, method=method,
+                                                      algorithm="EntropyCalibration2"))
         caches[version] = path
     report = dict(result.report.to_dict(), measured=True, criterion=result.criterion,
                   excluded_layers=list(result.excluded_layers), attempts=list(result.attempts))
     return Int8Artifacts(qdq_path=Path(result.qdq_path), caches=caches, report=report, calibration=calibration,
                          excluded=list(result.excluded_layers))
+
+
+def _without_float_layers(ranges: dict[str, float], onnx_path: Path, float_layers: list[str]) -> dict[str, float]:
+    """Ranges minus the outputs of the layers the accuracy gate kept in float.
+
+    The Q/DQ ONNX keeps those layers float by leaving their Q/DQ out; an implicit-INT8 build
+    (calibration cache: DLA, TensorRT 8.x) has no such marker, but TensorRT runs a layer whose
+    output tensor has no scale in higher precision, so the same layers stay out of INT8 there.
+    """
+    if not float_layers:
+        return dict(ranges)
+    import onnx
+
+    wanted = set(float_layers)
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    produced = {out for node in graph.node if node.name in wanted for out in node.output}
+    return {name: amax for name, amax in ranges.items() if name not in produced}
 
 
 def make_fp16_artifact(model: Any, work: Path) -> Path:
