@@ -117,11 +117,40 @@ def make_qdq_onnx(onnx_path: str | Path, out_path: str | Path, *, ranges: dict[s
         raise QuantizeError(f"cannot exclude unknown nodes {unknown[:3]}", hint="use Conv node names of this model")
     excluded_convs = [c for c in convs if c in set(exclude) or c in set(decode)]
     out_path = Path(out_path)
-    _quantize(Path(onnx_path), out_path, ranges, nodes_to_exclude=sorted(set(decode) | set(exclude)))
+    with _at_least_opset_13(model, Path(onnx_path)) as src:
+        _quantize(src, out_path, ranges, nodes_to_exclude=sorted(set(decode) | set(exclude)))
     quantized = [c for c in convs if c not in set(excluded_convs)]
     log.info("Q/DQ INT8: %d Conv quantized, %d kept in float, %d decode nodes", len(quantized),
              len(excluded_convs), len(decode))
     return QdqResult(path=out_path, quantized=quantized, excluded=excluded_convs, decode=decode)
+
+
+@contextlib.contextmanager
+def _at_least_opset_13(model: Any, path: Path):
+    """``path``, or a temporary copy converted to opset 13 when the model is older.
+
+    Per-channel weights need DequantizeLinear's ``axis`` attribute, which exists from opset 13
+    (PaddleOCR exports, for one, are opset 11/12). Node and tensor names survive the conversion,
+    so ranges and exclusions still apply.
+    """
+    version = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=13)
+    if version >= 13:
+        yield path
+        return
+    onnx = require("onnx")
+    from onnx import version_converter
+
+    try:
+        converted = version_converter.convert_version(model, 13)
+    except Exception as exc:
+        raise QuantizeError(f"the model is opset {version}; Q/DQ INT8 needs opset >= 13 and the conversion failed "
+                            f"({str(exc).splitlines()[0][:200]})",
+                            hint="re-export the model with opset 13-17, or use --precision fp16") from exc
+    log.info("Q/DQ INT8: model is opset %d, quantizing an opset-13 conversion", version)
+    with tempfile.TemporaryDirectory(prefix="edgeinfer-opset13-") as tmp:
+        dst = Path(tmp) / path.name
+        onnx.save(converted, str(dst))
+        yield dst
 
 
 def _quantize(src: Path, out_path: Path, ranges: dict[str, float], *, nodes_to_exclude: list[str]) -> None:
