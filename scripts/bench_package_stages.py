@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _machine import machine_info  # noqa: E402  (scripts/ is sys.path[0])
 
 from edgeinfer.model import load_model  # noqa: E402
 from edgeinfer.model import onnx_utils as ou  # noqa: E402
@@ -116,14 +117,7 @@ def _plain_inference_ms(onnx_path: Path, x) -> float:
 
 
 def _machine() -> dict:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (None,)
-    cpu = ""
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "loadavg_at_start": [round(v, 2) for v in load if v is not None]}
+    return machine_info()
 
 
 def main() -> int:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import threading
@@ -32,22 +31,15 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _machine import machine_line  # noqa: E402  (scripts/ is sys.path[0])
+
 import edgeinfer  # noqa: E402
 from edgeinfer.pipeline.bench import video_frames  # noqa: E402
 from edgeinfer.pipeline.pipeline import Pipeline  # noqa: E402
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    return f"{platform.node()} | {cpu} | {os.cpu_count()} cores | load avg {load[0]:.2f} | Python {platform.python_version()}"
+    return machine_line()
 
 
 def load_model(path: str, *, conf: float, iou: float, threads: int = 0):

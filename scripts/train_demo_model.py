@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import cpu_model  # scripts/ is sys.path[0]
+
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "edgeinfer" / "_data" / "demo"
 PT_NAME, ONNX_NAME = "shapes-yolo11n.pt", "shapes-yolo11n-320.onnx"
@@ -65,14 +67,7 @@ def offline_ultralytics_env() -> Path:
 
 
 def machine_description(device: str) -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     accel = "trained on the CPU"
     if device != "cpu":
