@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 
 import pytest
-from uplink_receivers import Receiver, wait_until
+from uplink_receivers import Producer, Receiver, wait_until
 
 from edgeinfer.uplink import Uplink, read_spool_status
 
@@ -24,27 +23,15 @@ def _produce(up, start, stop, rate_hz, produced):
 @pytest.mark.parametrize("down_s", [30.0])
 def test_server_down_then_up_loses_nothing(tmp_path, receiver, down_s):
     up = Uplink(receiver.url, spool_dir=tmp_path / "spool", batch_size=50, backoff_initial=0.1, backoff_max=2.0)
-    produced = []
-    stop = threading.Event()
-
-    def producer():
-        n = 0
-        while not stop.is_set():
-            if up.put({"source": "cam0", "n": n}):
-                produced.append(n)
-            n += 1
-            time.sleep(0.02)
-
-    t = threading.Thread(target=producer)
-    t.start()
+    producer = Producer(up, period=0.02).start()
+    produced = producer.produced
     time.sleep(1.0)
     receiver.stop()
     time.sleep(down_s)
     during = up.stats()
     receiver.start()
     time.sleep(1.0)
-    stop.set()
-    t.join()
+    producer.stop()
     assert during["state"] == "backing_off" and during["queued"] > 0 and during["oldest_age_s"] > down_s / 2
     assert wait_until(lambda: len(receiver.by_key) >= len(produced), 30)
     stats = up.stats()

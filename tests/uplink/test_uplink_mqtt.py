@@ -1,11 +1,10 @@
 """MQTT uplink against a real Mosquitto broker: QoS 1 delivery, broker restart mid-stream."""
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from uplink_receivers import Broker, Subscriber, free_port, wait_until
+from uplink_receivers import Broker, Producer, Subscriber, free_port, wait_until
 
 from edgeinfer.uplink import Uplink
 
@@ -52,35 +51,24 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path, broker, per_message):
     sub = Subscriber(broker.port, TOPIC)
     up = Uplink(f"mqtt://127.0.0.1:{broker.port}/{TOPIC}", spool_dir=tmp_path / "spool",
                 batch_size=50, backoff_initial=0.1, backoff_max=0.5, timeout=3.0, records_per_message=per_message)
-    produced = []
-    stop = threading.Event()
-
-    def producer():
-        n = 0
-        while not stop.is_set():
-            if up.put({"source": "cam0", "n": n}):
-                produced.append(n)
-            n += 1
-            time.sleep(0.002)
-
-    t = threading.Thread(target=producer)
+    producer = Producer(up, period=0.002)
+    produced = producer.produced
     try:
-        t.start()
+        producer.start()
         assert wait_until(lambda: len(sub.by_key) > 200, 20)
         broker.stop()  # graceful: the broker persists the subscriber's session and queue
         time.sleep(2.0)
         during = up.stats()
         broker.start()
         time.sleep(1.5)
-        stop.set()
-        t.join()
+        producer.stop()
         assert during["state"] == "backing_off" and during["retries"] > 0
         assert wait_until(lambda: up.stats()["queued"] == 0, 30)
         wait_until(lambda: len(sub.by_key) >= len(produced), 20)
         missing = sorted(set(produced) - set(sub.values()))
         assert not missing, (len(produced), missing[:20], len(missing), during)
     finally:
-        stop.set()
+        producer.stop()
         up.close()
         sub.close()
 

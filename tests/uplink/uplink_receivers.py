@@ -223,3 +223,30 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class Producer:
+    """A producer thread putting ``{"source": "cam0", "n": n}`` every ``period`` seconds; ``produced``
+    lists the n the uplink accepted (put returned True), in order."""
+
+    def __init__(self, uplink, *, period: float) -> None:
+        self.produced: list = []
+        self._up, self._period = uplink, period
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            if self._up.put({"source": "cam0", "n": n}):
+                self.produced.append(n)
+            n += 1
+            time.sleep(self._period)
+
+    def start(self) -> "Producer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
