@@ -49,5 +49,7 @@ def test_second_ctrl_c_during_close_never_aborts_the_process(tmp_path):
         finally:
             if proc.poll() is None:
                 proc.kill()
-        assert proc.returncode in (130, 1), err  # 1: the second Ctrl-C hit the child's own except block
+        # 130: clean exit; 1 or -SIGINT: the second Ctrl-C hit the child's own except block (Python
+        # exits through SIGINT for an uncaught KeyboardInterrupt). Never SIGABRT (C++ terminate) or a hang.
+        assert proc.returncode in (130, 1, -signal.SIGINT), err
         assert "terminate called" not in err and proc.returncode != -signal.SIGABRT
