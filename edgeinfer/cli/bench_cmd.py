@@ -2,31 +2,31 @@
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Any, Callable, List, Optional
 
 import click
 
 from .run_cmd import write_json_atomic
 
 
-def _int_list(text: str, flag: str) -> List[int]:
+def _number_list(text: str, flag: str, *, cast: Callable[[str], Any], minimum: float) -> List[Any]:
+    """Parse a comma-separated list like ``1,2,4`` (a bad value is a usage error naming the flag)."""
+    kind = "integers" if cast is int else "numbers"
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        values = [cast(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint=flag) from None
-    if not values or any(v < 1 for v in values):
-        raise click.BadParameter("values must be >= 1", param_hint=flag)
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of {kind}", param_hint=flag) from None
+    if not values or any(v < minimum for v in values):
+        raise click.BadParameter(f"values must be >= {minimum:g}", param_hint=flag)
     return values
+
+
+def _int_list(text: str, flag: str) -> List[int]:
+    return _number_list(text, flag, cast=int, minimum=1)
 
 
 def _float_list(text: str, flag: str) -> List[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers", param_hint=flag) from None
-    if not values or any(v < 0 for v in values):
-        raise click.BadParameter("values must be >= 0", param_hint=flag)
-    return values
+    return _number_list(text, flag, cast=float, minimum=0)
 
 
 def _fmt(v) -> str:
