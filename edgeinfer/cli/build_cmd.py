@@ -55,7 +55,7 @@ def build(bundle: Path, device: str, dla_core: Optional[str], timing_cache: Opti
     """
     core = _parse_dla_core(dla_core)
     require("tensorrt", feature="building TensorRT engines")  # before anything reads or writes the bundle
-    from ..build import build_engines
+    from ..engine import build_engines
 
     records = build_engines(bundle, device=device, dla_core=core, timing_cache=timing_cache)
     if as_json:

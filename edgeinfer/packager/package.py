@@ -71,7 +71,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         _write_bundle(dest, model, targets, plans, int8, fp16, fp16_report, force=force, archive=archive)
     say(f"wrote {dest}")
     if build:
-        from ..build import build_engines  # needs TensorRT: only imported when asked to build
+        from ..engine import build_engines  # needs TensorRT: only imported when asked to build
 
         build_engines(dest)
     return dest
@@ -159,7 +159,7 @@ def _plan(onnx_path: Path, target: Target, say: Report) -> Any:
 
 def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str, Any], int8: Int8Artifacts | None,
                   fp16: Path | None, fp16_report: dict[str, Any] | None, *, force: bool, archive: bool) -> None:
-    from ..build import make_build_recipes
+    from ..engine import make_build_recipes
 
     info = model.info
     shapes = {t.name: list(t.shape) for t in info.inputs}

@@ -49,12 +49,12 @@ def _trt_engine(bundle: Any, *, dla_core: Any, build_on_load: bool) -> Tuple[Any
     """
     if not is_available("tensorrt"):
         return None, "TensorRT is not installed here"
-    from .. import build
+    from .. import engine
     from .._deps import require
 
     trt = require("tensorrt", feature="the TensorRT backend")
     try:
-        record = build.select_engine(bundle, device=_detected_device(), dla_core=dla_core,
+        record = engine.select_engine(bundle, device=_detected_device(), dla_core=dla_core,
                                      tensorrt_version=str(trt.__version__), build_on_load=build_on_load)
     except BundleError as exc:  # EngineMismatchError is a BundleError
         return None, f"no engine for this device in the bundle ({exc})"

@@ -1,4 +1,4 @@
-"""TensorRT backend: a thin layer over the version shim (edgeinfer.build.trt_shim) and the CUDA layer.
+"""TensorRT backend: a thin layer over the version shim (edgeinfer.engine.trt_shim) and the CUDA layer.
 
 All TensorRT calls of the runtime are in this module (name-based I/O, TensorRT 8.5+):
 deserialize (with ``runtime.DLA_core`` set first for DLA engines, through the shim), execution
@@ -58,7 +58,7 @@ class TensorRTBackend(Backend):
     def __init__(self, engine_path: Union[str, Path], *, dla_core: Optional[int] = None, memory: str = "auto",
                  cuda_graph: bool = False, slots: int = 1, cuda_impl: Optional[str] = None,
                  input_shape: Optional[Sequence[int]] = None) -> None:
-        from ..build import trt_shim
+        from ..engine import trt_shim
 
         self._shim = trt_shim
         self.trt = require("tensorrt", feature="the TensorRT backend")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.jetson
 
 
 def _build_engine(onnx_path, out_path, *, dla_core=None):
-    from edgeinfer.build import trt_shim
+    from edgeinfer.engine import trt_shim
 
     trt = pytest.importorskip("tensorrt")
     logger = trt_shim.make_logger(trt)

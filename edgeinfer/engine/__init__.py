@@ -4,7 +4,7 @@ Importing this package never imports TensorRT; only :func:`build_engines` (and s
 ``build_on_load=True``) need it. Device-side code: Python 3.8-clean.
 
 Example:
-    >>> from edgeinfer.build import trtexec_command
+    >>> from edgeinfer.engine import trtexec_command
     >>> trtexec_command({"tensorrt": "10.3", "onnx": "m.onnx", "engine_file": "m.engine",
     ...                  "precision_flags": ["fp16"], "workspace_mb": 1024})
     '/usr/src/tensorrt/bin/trtexec --onnx=m.onnx --saveEngine=m.engine --fp16 --memPoolSize=workspace:1024M'
@@ -29,7 +29,7 @@ __all__ = ["EngineKey", "EngineRecord", "build_engine", "build_engines", "engine
 
 
 def __getattr__(name: str) -> Any:
-    # builder/selection pull in the bundle reader and profiles; keep `import edgeinfer.build` light.
+    # builder/selection pull in the bundle reader and profiles; keep `import edgeinfer.engine` light.
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Actual placement from inspector JSON vs the static plan."""
 from __future__ import annotations
 
-from edgeinfer.build.placement_check import classify_layer, compare_placement, layer_nodes, node_devices
+from edgeinfer.engine.placement_check import classify_layer, compare_placement, layer_nodes, node_devices
 
 ORDER = ["/c1", "/s1", "/m1", "/c2", "/r", "/out"]
 

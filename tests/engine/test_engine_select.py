@@ -12,7 +12,7 @@ import pytest
 from conftest import JP62, ORIN_NX, write_bundle
 from trt_standin import make_standin
 
-from edgeinfer.build import EngineKey, build_engines, engine_key_for, select_engine
+from edgeinfer.engine import EngineKey, build_engines, engine_key_for, select_engine
 from edgeinfer.bundle import open_bundle
 from edgeinfer.errors import EngineMismatchError
 
@@ -104,7 +104,7 @@ _WORKER = textwrap.dedent("""
     sys.path.insert(0, {here!r})
     from trt_standin import make_standin
     sys.modules["tensorrt"] = make_standin("10.3", build_delay=1.5, build_log=Path({log!r}))
-    from edgeinfer.build import select_engine
+    from edgeinfer.engine import select_engine
     from edgeinfer.bundle import open_bundle
     Path({ready!r} + sys.argv[1]).touch()
     while len(list(Path({ready!r}).parent.glob("ready*"))) < 2:  # start both at the same moment

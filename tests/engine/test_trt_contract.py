@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from trt_contract import DATA_DIR, PREDICATES, SUPPORTED, ContractChecker, check_package, load_tables
 
-from edgeinfer.build import trt_shim
+from edgeinfer.engine import trt_shim
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def test_edgeinfer_uses_only_names_that_exist_or_are_guarded():
 
 def test_the_checker_sees_the_builder_and_shim():
     # Guard against the checker silently skipping our code: it must find TensorRT uses to check.
-    source = (REPO / "edgeinfer/build/trt_shim.py").read_text()
+    source = (REPO / "edgeinfer/engine/trt_shim.py").read_text()
     broken = source.replace("@requires_trt(", "@_not_a_guard(")
     found = {v.name for v in ContractChecker().check_source(broken, "trt_shim.py")}
     assert {"trt.BuilderFlag.FP16", "trt.BuilderFlag.INT8", "config.int8_calibrator",

@@ -2,7 +2,7 @@
 to the bundle with its key, settings and the actual DLA/GPU placement next to the plan.
 
 Example (on a Jetson with TensorRT):
-    >>> from edgeinfer.build import build_engines
+    >>> from edgeinfer.engine import build_engines
     >>> records = build_engines("shapes.bundle", device="auto")           # doctest: +SKIP
     >>> records[0]["key"]["dla_core"], records[0]["placement"]["differences"]   # doctest: +SKIP
     (0, [])

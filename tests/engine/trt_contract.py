@@ -16,7 +16,7 @@ What is checked (walking the AST of every file under edgeinfer/):
 
 Guards the checker recognises (and the only ones edgeinfer uses):
   * ``@requires_trt(feature=..., min="8.6", max="10.16", max_major=10)`` on a function: its body
-    is checked only against the versions in that range (edgeinfer.build.trt_shim enforces the
+    is checked only against the versions in that range (edgeinfer.engine.trt_shim enforces the
     same range at run time, raising BuildError through ``fail_unavailable``).
   * ``if has_precision_flags(trt):`` and the other shim predicates in ``PREDICATES`` (also
     ``if not ...`` and the ``else`` branch): each branch is checked against the versions where
@@ -59,7 +59,7 @@ FACTORIES: Dict[Tuple[str, str], str] = {
     ("ILayer", "get_output"): "ITensor",
     ("OnnxParser", "get_error"): "ParserError",
 }
-# edgeinfer.build.trt_shim helpers that hand back TensorRT objects (called as trt_shim.X / shim.X).
+# edgeinfer.engine.trt_shim helpers that hand back TensorRT objects (called as trt_shim.X / shim.X).
 SHIM_RETURNS: Dict[str, str] = {"deserialize": "ICudaEngine", "attach_timing_cache": "ITimingCache"}
 PARAMETER_TYPES: Dict[str, str] = {
     "builder": "Builder", "network": "INetworkDefinition", "config": "IBuilderConfig", "parser": "OnnxParser",

@@ -7,7 +7,7 @@ the API table) and never imports TensorRT itself.
 Version-specific code sits in functions decorated with :func:`requires_trt`. The decorator is
 both the runtime guard (calling the function on a TensorRT outside the range raises
 :class:`~edgeinfer.errors.BuildError` through :func:`fail_unavailable`) and the marker the
-static contract checker (tests/build/trt_contract.py) reads: names used inside a decorated
+static contract checker (tests/engine/trt_contract.py) reads: names used inside a decorated
 function only have to exist in the TensorRT versions of that range. Write the arguments as
 literals (``min="8.6"``, ``max_major=10``) so the checker can read them.
 

@@ -1,7 +1,7 @@
 """Build one TensorRT engine from an ONNX file: parse, configure per TensorRT era, serialize,
 deserialize, and read the engine inspector's layer JSON.
 
-All version differences go through :mod:`edgeinfer.build.trt_shim`; this module holds the order
+All version differences go through :mod:`edgeinfer.engine.trt_shim`; this module holds the order
 of the steps. ``trt`` may be passed in (tests pass a stand-in generated from the API table);
 otherwise TensorRT is imported through ``edgeinfer._deps.require``.
 

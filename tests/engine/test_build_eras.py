@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from trt_standin import make_standin
 
-from edgeinfer.build import trt_shim
-from edgeinfer.build.builder import BuildSpec, build_engine
+from edgeinfer.engine import trt_shim
+from edgeinfer.engine.builder import BuildSpec, build_engine
 from edgeinfer.errors import BuildError
 
 SHAPES = {"images": (1, 3, 32, 32)}

@@ -5,7 +5,7 @@ import shlex
 
 import pytest
 
-from edgeinfer.build import make_build_recipe, make_build_recipes, trtexec_command
+from edgeinfer.engine import make_build_recipe, make_build_recipes, trtexec_command
 from edgeinfer.errors import BuildError
 
 AGX = {"name": "agx-orin-64gb", "compute_capability": "8.7", "dla_cores": 2, "families": ["orin", "agx-orin"]}

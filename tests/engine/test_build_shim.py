@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgeinfer.build import trt_shim
-from edgeinfer.build.calibration import prepare_cache
+from edgeinfer.engine import trt_shim
+from edgeinfer.engine.calibration import prepare_cache
 from edgeinfer.errors import BuildError
 
 
