@@ -79,11 +79,12 @@ def build_engine(spec: BuildSpec, *, trt: Any = None) -> BuildResult:
     calibrator = _attach_calibration(trt, config, spec, typed)
     cache_data = spec.timing_cache.read_bytes() if spec.timing_cache and spec.timing_cache.is_file() else b""
     shim.attach_timing_cache(config, cache_data)
+    mark = logger.mark()  # the logger is process-wide: quote only this build's errors
     started = time.monotonic()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.monotonic() - started
     if serialized is None:
-        detail = "; ".join(logger.errors[-3:]) or "no error text from TensorRT"
+        detail = "; ".join(logger.errors_since(mark)[-3:]) or "no error text from TensorRT"
         raise BuildError(f"TensorRT failed to build the engine: {detail}", hint="run `edgeinfer -vv build ...` for the full log")
     plan = bytes(serialized)
     del calibrator  # TensorRT holds only a raw pointer: it had to stay alive until here

@@ -77,8 +77,8 @@ def model_files(tmp_path_factory) -> dict:
 
 def write_bundle(out: Path, model_files: dict, *, precision: str = "int8", placement=None, devices=None) -> Path:
     """A real bundle (BundleWriter) with one device entry per profile dict in ``devices``."""
-    from edgeinfer.engine import make_build_recipes
     from edgeinfer.bundle import BundleWriter
+    from edgeinfer.engine import make_build_recipes
 
     placement = placement if placement is not None else {"dla_core": 0, "gpu_layers": ["/model.23/Reshape"]}
     info = {"inputs": [{"name": "images", "shape": list(SHAPE), "dtype": "float32"}],

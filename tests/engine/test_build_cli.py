@@ -75,7 +75,8 @@ def test_build_cli_adds_the_engine_and_reports_placement(run_cli, model_files, t
     assert "built engines/orin-nx-16gb_jp6.2-l4t36.4.3_trt10.3.0.30_sm87_int8_images-1x3x32x32_dla0.engine" in result.stdout
     assert "/model.23/Softmax: planned dla, runs on gpu" in result.stdout
     assert len(open_bundle(bundle).device("orin-nx-16gb").engines) == 1
-    assert (tmp_path / "cache" / "timing" / "timing-trt10.3-sm87.cache").is_file()
+    # keyed by the full TensorRT version: another patch release never opens it
+    assert (tmp_path / "cache" / "timing" / "timing-trt10.3.0.30-sm87.cache").is_file()
     result = run_cli("build", bundle, "--device", "orin-nx-16gb", "--dla-core", "gpu", "--json", env=env)
     (record,) = json.loads(result.stdout)
     assert record["key"]["dla_core"] is None and len(open_bundle(bundle).device("orin-nx-16gb").engines) == 2

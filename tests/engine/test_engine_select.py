@@ -12,8 +12,8 @@ import pytest
 from conftest import JP62, ORIN_NX, write_bundle
 from trt_standin import make_standin
 
-from edgeinfer.engine import EngineKey, build_engines, engine_key_for, select_engine
 from edgeinfer.bundle import open_bundle
+from edgeinfer.engine import EngineKey, build_engines, engine_key_for, select_engine
 from edgeinfer.errors import EngineMismatchError
 
 HERE = Path(__file__).resolve().parent

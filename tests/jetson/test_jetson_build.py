@@ -114,8 +114,8 @@ def _report(case: str, record: dict, metrics: dict) -> None:
 @pytest.mark.parametrize("case, precision, dla_core", [("gpu-fp16", "fp16", "gpu"), ("gpu-int8", "int8", "gpu"),
                                                        ("dla0-int8", "int8", 0)])
 def test_build_compare_and_placement(case, precision, dla_core, bundles, frames, tmp_path):
-    from edgeinfer.engine import build_engines, select_engine
     from edgeinfer.bundle import open_bundle
+    from edgeinfer.engine import build_engines, select_engine
 
     detected = _this_device()
     if dla_core != "gpu" and int(detected.profile.dla_cores) == 0:
