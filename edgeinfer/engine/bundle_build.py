@@ -129,7 +129,9 @@ def _recipe_for(bundle: Any, entry: Any, target: Target, running: Dict[str, Any]
     recipe = make_build_recipe(profile=target.profile, jetpack=running, precision=entry.precision,
                                artifacts=entry.artifacts, placement=entry.placement,
                                input_shapes=bundle_input_shapes(bundle, entry), workspace_mb=int(workspace),
-                               dla_core=requested, strongly_typed=stored.get("network") == "strongly-typed")
+                               dla_core=requested, strongly_typed=stored.get("network") == "strongly-typed",
+                               dynamic_inputs=stored.get("dynamic_inputs") or (),
+                               float_layers=float_layers(entry))
     if recipe["refusal"]:
         raise BuildError(f"cannot build for {target.name} on TensorRT {running['tensorrt']}: {recipe['refusal']}",
                          hint=f"build by hand: {recipe['trtexec']}")
@@ -150,7 +152,15 @@ def _spec_from(bundle: Any, recipe: Mapping[str, Any], timing_cache: Optional[Un
         strongly_typed=recipe["network"] == "strongly-typed", dla_core=recipe["dla_core"],
         gpu_fallback=bool(recipe["gpu_fallback"]), gpu_layers=tuple(recipe.get("gpu_layers") or ()),
         opt_level=recipe.get("builder_optimization_level"), timing_cache=cache,
+        float_layers=tuple(recipe.get("float_layers") or ()),
     )
+
+
+def float_layers(entry: Any) -> List[str]:
+    """Layers the INT8 accuracy gate kept in float, as the packager records them
+    (``accuracy.excluded_layers`` of the device entry)."""
+    accuracy = entry.accuracy if isinstance(entry.accuracy, Mapping) else {}
+    return [str(name) for name in accuracy.get("excluded_layers") or []]
 
 
 def _record(key: Any, recipe: Mapping[str, Any], result: Any, placement: Mapping[str, Any]) -> Dict[str, Any]:

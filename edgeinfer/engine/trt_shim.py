@@ -252,6 +252,23 @@ def pin_layers_to_gpu(trt: Any, network: Any, config: Any, names: Iterable[str])
     return tuple(pinned)
 
 
+@requires_trt(feature="per-layer precision with OBEY_PRECISION_CONSTRAINTS (weakly typed networks)", max_major=10)
+def pin_layers_fp16(trt: Any, network: Any, config: Any, names: Iterable[str]) -> Tuple[str, ...]:
+    """Run the layers named in ``names`` in FP16 and make TensorRT obey it (an INT8 build would
+    otherwise be free to pick INT8 for layers the accuracy gate kept out of INT8). Same effect
+    as trtexec ``--layerPrecisions=NAME:fp16 --precisionConstraints=obey``; returns the names set."""
+    wanted = set(names)
+    pinned = []
+    for index in range(network.num_layers):
+        layer = network.get_layer(index)
+        if layer.name in wanted:
+            layer.precision = trt.DataType.HALF
+            pinned.append(layer.name)
+    if pinned:
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    return tuple(pinned)
+
+
 def add_static_profile(builder: Any, network: Any, config: Any, shapes: dict) -> bool:
     """Add one optimization profile min=opt=max=``shapes`` when an input is dynamic; False if all static."""
     inputs = [network.get_input(i) for i in range(network.num_inputs)]

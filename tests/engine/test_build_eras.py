@@ -190,3 +190,20 @@ def test_device_memory_size_before_10_1_uses_the_old_property(version):
     assert trt_shim.device_memory_size(Trt(), _Engine()) == 4096
     with pytest.raises(BuildError, match=f"device_memory_size_v2 is not available in TensorRT {version}"):
         trt_shim._device_memory_v2(Trt(), _Engine())
+
+
+@pytest.mark.parametrize("version", WEAK_ERAS)
+def test_float_layers_get_fp16_and_obey_precision_constraints(version, model_files):
+    trt = make_standin(version)
+    result = build_engine(BuildSpec(onnx_path=model_files["fp32"], precision="int8", input_shapes=SHAPES,
+                                    calib_cache=model_files["cache"], float_layers=("/model.1/conv/Conv", "/gone")), trt=trt)
+    assert _calls(trt, "ILayer.precision=") == [(trt.DataType.HALF,)]  # only the layer that exists
+    assert "OBEY_PRECISION_CONSTRAINTS" in _flags(trt)
+    assert result.settings["float_layers"] == ["/model.1/conv/Conv"]
+
+
+def test_float_layers_are_left_alone_in_strongly_typed_builds(model_files):
+    trt = make_standin("11.1")
+    build_engine(BuildSpec(onnx_path=model_files["qdq"], precision="int8", input_shapes=SHAPES,
+                           float_layers=("/model.1/conv/Conv",)), trt=trt)
+    assert not [c for c, _ in trt.calls if c == "ILayer.precision="]
