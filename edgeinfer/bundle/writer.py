@@ -29,6 +29,13 @@ from .archive import pack_archive
 from .manifest import ARTIFACT_KINDS, MANIFEST_NAME, SCHEMA_VERSION, dump_manifest
 
 ARTIFACTS_DIR = "artifacts"
+ENGINES_DIR = "engines"
+# A file, not an empty folder: .tar packing, git and many copy tools drop empty folders, and
+# trtexec (the recipes' --saveEngine=engines/...) does not create missing ones.
+ENGINES_README = ("TensorRT engines for this bundle go here.\n"
+                  "`edgeinfer build BUNDLE` builds and records one on the device. An engine built by hand with a\n"
+                  "recipe's trtexec command (run inside the bundle directory) lands here too; record it with\n"
+                  "`edgeinfer build BUNDLE --import engines/FILE.engine` so the runtime selects it.\n")
 
 
 class BundleWriter:
@@ -51,6 +58,8 @@ class BundleWriter:
                                           dir=str(self.target.parent)))
         os.chmod(str(self._tmp), 0o777 & ~umask())  # mkdtemp makes it 0700; a bundle is meant to be shared
         (self._tmp / ARTIFACTS_DIR).mkdir()
+        (self._tmp / ENGINES_DIR).mkdir()
+        (self._tmp / ENGINES_DIR / "README.txt").write_text(ENGINES_README)
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

@@ -1,6 +1,8 @@
-"""`edgeinfer build BUNDLE`: build the bundle's TensorRT engine on this Jetson and add it to the bundle.
+"""`edgeinfer build BUNDLE`: build the bundle's TensorRT engine on this Jetson and add it to the bundle;
+`edgeinfer build BUNDLE --import ENGINE`: record an engine built by hand (a recipe's trtexec command).
 
-Without TensorRT it stops before touching anything, with the one-line install hint (JetPack).
+Without TensorRT a build stops before touching anything, with the one-line install hint (JetPack);
+an import works without it when --tensorrt gives the device's full version.
 Device-side code: Python 3.8-clean.
 """
 from __future__ import annotations
@@ -47,13 +49,21 @@ def _describe(record: Dict[str, Any]) -> str:
               help="DLA core to build for, or 'gpu'. Default: the bundle's placement plan.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Persistent TensorRT timing cache file (default: ~/.cache/edgeinfer/timing/).")
+@click.option("--import", "import_engine", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="ENGINE", help="Record an engine built by hand (the recipe's trtexec command) instead of building.")
+@click.option("--tensorrt", default=None, metavar="X.Y.Z.B",
+              help="With --import where TensorRT is not installed: the device's full TensorRT version.")
 @click.option("--json", "as_json", is_flag=True, help="Print the engine records as JSON.")
-def build(bundle: Path, device: str, dla_core: Optional[str], timing_cache: Optional[Path], as_json: bool) -> None:
+def build(bundle: Path, device: str, dla_core: Optional[str], timing_cache: Optional[Path],
+          import_engine: Optional[Path], tensorrt: Optional[str], as_json: bool) -> None:
     """Build the TensorRT engine for BUNDLE on this device and add it to the bundle.
 
     Example: edgeinfer build shapes.bundle --dla-core 0
     """
     core = _parse_dla_core(dla_core)
+    if import_engine is not None:
+        _import(bundle, import_engine, device=device, dla_core=core, tensorrt=tensorrt, as_json=as_json)
+        return
     require("tensorrt", feature="building TensorRT engines")  # before anything reads or writes the bundle
     from ..engine import build_engines
 
@@ -63,3 +73,18 @@ def build(bundle: Path, device: str, dla_core: Optional[str], timing_cache: Opti
         return
     for record in records:
         click.echo(_describe(record))
+
+
+def _import(bundle: Path, engine: Path, *, device: str, dla_core: Any, tensorrt: Optional[str], as_json: bool) -> None:
+    from ..engine.engine_import import import_engine
+
+    records = import_engine(bundle, engine, device=device, dla_core=dla_core, tensorrt=tensorrt)
+    if as_json:
+        echo_json(records)
+        return
+    for record in records:
+        key = record["key"]
+        target = "GPU" if key["dla_core"] is None else f"DLA{key['dla_core']}"
+        checked = "checked with TensorRT" if record["imported"]["checked_with_tensorrt"] else "not loaded (no TensorRT here)"
+        click.echo(f"recorded {record['path']} (TensorRT {record['tensorrt_version']}, {key['precision']}, {target}; "
+                   f"{checked}) from {engine}")

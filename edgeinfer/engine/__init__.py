@@ -22,9 +22,10 @@ _LAZY = {
     "select_engine": "selection",
     "build_engines": "bundle_build",
     "build_engine": "builder",
+    "import_engine": "engine_import",
 }
 
-__all__ = ["EngineKey", "EngineRecord", "build_engine", "build_engines", "engine_key_for", "make_build_recipe",
+__all__ = ["EngineKey", "EngineRecord", "build_engine", "build_engines", "engine_key_for", "import_engine", "make_build_recipe",
            "make_build_recipes", "recipe_key", "select_engine", "trt_shim", "trtexec_command"]
 
 

@@ -46,6 +46,7 @@ class BuildSpec:
     gpu_layers: Tuple[str, ...] = ()
     opt_level: Optional[int] = 3
     timing_cache: Optional[Path] = None
+    float_layers: Tuple[str, ...] = ()  # kept out of INT8 by the accuracy gate: pinned to FP16 (weak typing)
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,12 @@ def build_engine(spec: BuildSpec, *, trt: Any = None) -> BuildResult:
     calibrator = _attach_calibration(trt, config, spec, typed)
     cache_data = spec.timing_cache.read_bytes() if spec.timing_cache and spec.timing_cache.is_file() else b""
     shim.attach_timing_cache(config, cache_data)
+    mark = logger.mark()  # the logger is process-wide: quote only this build's errors
     started = time.monotonic()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.monotonic() - started
     if serialized is None:
-        detail = "; ".join(logger.errors[-3:]) or "no error text from TensorRT"
+        detail = "; ".join(logger.errors_since(mark)[-3:]) or "no error text from TensorRT"
         raise BuildError(f"TensorRT failed to build the engine: {detail}", hint="run `edgeinfer -vv build ...` for the full log")
     plan = bytes(serialized)
     del calibrator  # TensorRT holds only a raw pointer: it had to stay alive until here
@@ -125,6 +127,13 @@ def _configure(trt: Any, builder: Any, network: Any, config: Any, spec: BuildSpe
     if not typed and shim.has_precision_flags(trt):
         shim.set_precision_flags(trt, config, spec.precision)
         settings["precision_flags"] = {"fp32": [], "fp16": ["fp16"], "int8": ["fp16", "int8"]}[spec.precision]
+    if spec.float_layers and spec.precision == "int8" and not typed:
+        pinned = shim.pin_layers_fp16(trt, network, config, spec.float_layers)
+        missing = sorted(set(spec.float_layers) - set(pinned))
+        if missing:
+            log.warning("float layer(s) not in the parsed network, left to TensorRT: %s", ", ".join(missing))
+        settings["float_layers"] = list(pinned)
+        settings["precision_constraints"] = "obey" if pinned else "none"
     if spec.dla_core is not None:
         shim.configure_dla(trt, builder, config, dla_core=spec.dla_core, gpu_fallback=spec.gpu_fallback)
         settings["pinned_to_gpu"] = list(shim.pin_layers_to_gpu(trt, network, config, spec.gpu_layers))

@@ -75,7 +75,11 @@ def bundle_input_shapes(bundle: Any, entry: Any) -> Dict[str, Tuple[int, ...]]:
 
 
 def default_timing_cache(tensorrt: str, compute_capability: str) -> Path:
-    """Per-user timing cache shared by builds of the same TensorRT and SM (tactic timings, not engines)."""
+    """Per-user timing cache shared by builds of the same TensorRT and SM (tactic timings, not engines).
+
+    ``tensorrt`` is the FULL version ("10.3.0.30"): a cache is only valid for the exact TensorRT
+    build that wrote it, so another patch release gets its own file instead of a stale one.
+    """
     root = Path(os.environ.get("EDGEINFER_CACHE_DIR", "~/.cache/edgeinfer")).expanduser()
     return root / "timing" / f"timing-trt{tensorrt}-sm{compute_capability.replace('.', '')}.cache"
 
@@ -102,7 +106,7 @@ def build_engines(bundle_path: Union[str, Path], *, device: str = "auto", dla_co
     version = shim.version_tuple(trt)
     running = dict(target.jetpack, tensorrt=f"{version[0]}.{version[1]}")
     recipe = _recipe_for(bundle, entry, target, running, dla_core)
-    spec = _spec_from(bundle, recipe, timing_cache)
+    spec = _spec_from(bundle, recipe, timing_cache, tensorrt_full=shim.version_text(trt))
     log.info("building %s for %s (TensorRT %s, %s, DLA core %s)", recipe["onnx"], target.name,
              shim.version_text(trt), entry.precision, recipe["dla_core"])
     result = build_engine(spec, trt=trt)
@@ -125,7 +129,9 @@ def _recipe_for(bundle: Any, entry: Any, target: Target, running: Dict[str, Any]
     recipe = make_build_recipe(profile=target.profile, jetpack=running, precision=entry.precision,
                                artifacts=entry.artifacts, placement=entry.placement,
                                input_shapes=bundle_input_shapes(bundle, entry), workspace_mb=int(workspace),
-                               dla_core=requested, strongly_typed=stored.get("network") == "strongly-typed")
+                               dla_core=requested, strongly_typed=stored.get("network") == "strongly-typed",
+                               dynamic_inputs=stored.get("dynamic_inputs") or (),
+                               float_layers=float_layers(entry))
     if recipe["refusal"]:
         raise BuildError(f"cannot build for {target.name} on TensorRT {running['tensorrt']}: {recipe['refusal']}",
                          hint=f"build by hand: {recipe['trtexec']}")
@@ -135,9 +141,10 @@ def _recipe_for(bundle: Any, entry: Any, target: Target, running: Dict[str, Any]
     return recipe
 
 
-def _spec_from(bundle: Any, recipe: Mapping[str, Any], timing_cache: Optional[Union[str, Path]]) -> BuildSpec:
+def _spec_from(bundle: Any, recipe: Mapping[str, Any], timing_cache: Optional[Union[str, Path]], *,
+               tensorrt_full: str) -> BuildSpec:
     root = Path(bundle.root)
-    cache = Path(timing_cache) if timing_cache else default_timing_cache(recipe["tensorrt"], recipe["compute_capability"])
+    cache = Path(timing_cache) if timing_cache else default_timing_cache(tensorrt_full, recipe["compute_capability"])
     return BuildSpec(
         onnx_path=root / recipe["onnx"], precision=recipe["precision"],
         input_shapes={k: tuple(v) for k, v in recipe["input_shapes"].items()}, workspace_mb=int(recipe["workspace_mb"]),
@@ -145,7 +152,15 @@ def _spec_from(bundle: Any, recipe: Mapping[str, Any], timing_cache: Optional[Un
         strongly_typed=recipe["network"] == "strongly-typed", dla_core=recipe["dla_core"],
         gpu_fallback=bool(recipe["gpu_fallback"]), gpu_layers=tuple(recipe.get("gpu_layers") or ()),
         opt_level=recipe.get("builder_optimization_level"), timing_cache=cache,
+        float_layers=tuple(recipe.get("float_layers") or ()),
     )
+
+
+def float_layers(entry: Any) -> List[str]:
+    """Layers the INT8 accuracy gate kept in float, as the packager records them
+    (``accuracy.excluded_layers`` of the device entry)."""
+    accuracy = entry.accuracy if isinstance(entry.accuracy, Mapping) else {}
+    return [str(name) for name in accuracy.get("excluded_layers") or []]
 
 
 def _record(key: Any, recipe: Mapping[str, Any], result: Any, placement: Mapping[str, Any]) -> Dict[str, Any]:

@@ -84,6 +84,41 @@ def _safe(text: str) -> str:
     return _UNSAFE.sub("-", str(text)).strip("-") or "x"
 
 
+_FILENAME = re.compile(r"^(?P<module>[^_]+)_jp(?P<jetpack>[^_]+?)-l4t(?P<l4t>[^_]+)_trt(?P<tensorrt>[^_]+)_sm(?P<sm>\d+)_"
+                       r"(?P<precision>fp32|fp16|int8)_(?P<shapes>.+)_(?P<target>gpu|dla\d+)\.(?:engine|plan)$")
+
+
+def parse_engine_filename(name: str, *, input_names: Sequence[str] = ()) -> Dict[str, Any]:
+    """What an engine file name written by :meth:`EngineKey.filename` (the name every recipe's
+    ``--saveEngine`` uses) says about the engine; {} for any other name. ``shapes`` is left out when
+    the name holds only a hash of them; shape names are mapped back to ``input_names``.
+
+    Example:
+        >>> info = parse_engine_filename("orin-nx-16gb_jp6.2-l4t36.4.3_trt10.3_sm87_int8_images-1x3x320x320_dla0.engine",
+        ...                              input_names=["images"])
+        >>> info["shapes"], info["dla_core"], info["tensorrt"]
+        ({'images': [1, 3, 320, 320]}, 0, '10.3')
+    """
+    match = _FILENAME.match(name)
+    if match is None:
+        return {}
+    sm, target = match.group("sm"), match.group("target")
+    found: Dict[str, Any] = {
+        "module": match.group("module"), "jetpack": match.group("jetpack"), "l4t": match.group("l4t"),
+        "tensorrt": match.group("tensorrt"), "compute_capability": f"{sm[:-1]}.{sm[-1]}",
+        "precision": match.group("precision"), "dla_core": None if target == "gpu" else int(target[3:]),
+    }
+    by_safe = {_safe(n): str(n) for n in input_names}
+    shapes = {}
+    for part in match.group("shapes").split("+"):
+        tensor, _, dims = part.rpartition("-")
+        if not tensor or not re.fullmatch(r"\d+(x\d+)*", dims):
+            return found  # a hashed shape list: the name does not say
+        shapes[by_safe.get(tensor, tensor)] = [int(d) for d in dims.split("x")]
+    found["shapes"] = shapes
+    return found
+
+
 def field(obj: Any, name: str, default: Any = None) -> Any:
     """Read ``name`` from a dataclass-like object or a dict snapshot (profiles are stored as dicts)."""
     if isinstance(obj, Mapping):

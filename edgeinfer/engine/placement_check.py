@@ -91,13 +91,62 @@ def compare_placement(placement: Mapping[str, Any], actual: Mapping[str, str]) -
 
 
 def summarize_layers(layer_info: Mapping[str, Any], *, dla_core: Optional[int]) -> List[Dict[str, str]]:
-    """Compact per-layer list for the manifest: name, type, where it runs."""
+    """Compact per-layer list for the manifest: name, type, where it runs, output precision."""
     out = []
     for layer in layer_info.get("Layers", []) or []:
         name = str(layer.get("Name", "")) if isinstance(layer, Mapping) else str(layer)
         kind = str(layer.get("LayerType", "")) if isinstance(layer, Mapping) else ""
-        out.append({"name": name, "type": kind, "device": classify_layer(layer, dla_core=dla_core)})
+        out.append({"name": name, "type": kind, "device": classify_layer(layer, dla_core=dla_core),
+                    "precision": layer_precision(layer)})
     return out
+
+
+# Inspector output tensors describe their type in text: "Format/Datatype" up to 10.x ("Thirty-two wide
+# channel vectorized row major Int8 format", "Channel major FP16 format where channel % 8 == 0",
+# "Row major linear FP32"), separate "Format" and "DataType" fields in TensorRT 11 (IEngineInspector
+# migration notes). Order matters: the first match wins.
+_PRECISION_WORDS = (("int8", ("int8",)), ("fp8", ("fp8",)), ("fp16", ("fp16", "half")), ("bf16", ("bf16",)),
+                    ("int32", ("int32",)), ("int64", ("int64",)), ("bool", ("bool",)), ("fp32", ("fp32", "float")))
+
+
+def layer_precision(layer: Any) -> str:
+    """The data type a layer produces ("int8", "fp16", "fp32", ...), from its first output in the
+    engine inspector's DETAILED JSON; "unknown" where the inspector does not say.
+
+    Example:
+        >>> layer_precision({"Outputs": [{"Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format"}]})
+        'int8'
+        >>> layer_precision({"Outputs": [{"Format": "Row major linear", "DataType": "Half"}]}), layer_precision("x")
+        ('fp16', 'unknown')
+    """
+    if not isinstance(layer, Mapping):
+        return "unknown"
+    for tensor in layer.get("Outputs") or []:
+        if not isinstance(tensor, Mapping):
+            continue
+        text = " ".join(str(tensor.get(k, "")) for k in ("Format/Datatype", "DataType", "Datatype")).lower()
+        for precision, words in _PRECISION_WORDS:
+            if any(word in text for word in words):
+                return precision
+    return "unknown"
+
+
+def int8_share(layers: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """How many of the compute layers (convolutions, and DLA regions) of :func:`summarize_layers`
+    output run INT8: ``{"int8": n, "compute": m, "share": n/m, "unknown": k}``.
+
+    Example:
+        >>> int8_share([{"type": "CaskConvolution", "device": "gpu", "precision": "int8"},
+        ...             {"type": "CaskConvolution", "device": "gpu", "precision": "fp16"},
+        ...             {"type": "Reformat", "device": "reformat", "precision": "fp16"}])["share"]
+        0.5
+    """
+    compute = [layer for layer in layers
+               if "conv" in str(layer.get("type", "")).lower() or layer.get("device") == "dla"]
+    known = [layer for layer in compute if layer.get("precision", "unknown") != "unknown"]
+    int8 = sum(1 for layer in known if layer.get("precision") == "int8")
+    return {"int8": int8, "compute": len(known), "unknown": len(compute) - len(known),
+            "share": round(int8 / len(known), 4) if known else 0.0}
 
 
 def _counts(devices: Mapping[str, str]) -> Dict[str, int]:

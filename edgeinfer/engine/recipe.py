@@ -28,6 +28,10 @@ TRTEXEC = "/usr/src/tensorrt/bin/trtexec"
 ENGINES_DIR = "engines"
 DEFAULT_OPT_LEVEL = 3
 PRECISIONS = ("fp32", "fp16", "int8")
+# trtexec flags by version, read from samples/common/sampleOptions.cpp on each release/X.Y branch of
+# github.com/NVIDIA/TensorRT: --layerDeviceTypes from 8.6 (absent in 8.5); --layerPrecisions and
+# --precisionConstraints in 8.5-10.x (gone in 11.x, where precision comes from the ONNX types).
+LAYER_DEVICE_TYPES_FROM = (8, 6)
 
 
 def recipe_key(jetpack: Any) -> str:
@@ -68,7 +72,8 @@ def placement_gpu_pins(placement: Mapping[str, Any]) -> List[str]:
 
 def make_build_recipe(*, profile: Any, jetpack: Any, precision: str, artifacts: Mapping[str, str],
                       placement: Mapping[str, Any], input_shapes: Mapping[str, Sequence[int]],
-                      workspace_mb: int, dla_core: Any = "plan", strongly_typed: bool = False) -> Dict[str, Any]:
+                      workspace_mb: int, dla_core: Any = "plan", strongly_typed: bool = False,
+                      dynamic_inputs: Iterable[str] = (), float_layers: Iterable[str] = ()) -> Dict[str, Any]:
     """The build recipe for one device on one JetPack line, as a JSON/YAML-ready dict.
 
     Args:
@@ -83,6 +88,13 @@ def make_build_recipe(*, profile: Any, jetpack: Any, precision: str, artifacts: 
         dla_core: "plan" (follow the placement), None (GPU only) or a core number.
         strongly_typed: on TensorRT 10.x build the Q/DQ / FP16 ONNX as a strongly typed network
             (always the case on 11.x).
+        dynamic_inputs: ONNX inputs declared with symbolic dims; they get a build profile
+            (``--minShapes/--optShapes/--maxShapes``, all = ``input_shapes``). Static inputs get no
+            shape flag at all: trtexec refuses one ("Static model does not take explicit shapes",
+            samples/common/sampleEngines.cpp, TensorRT 8.5-10.x).
+        float_layers: layers the INT8 accuracy gate kept in float (the manifest's
+            ``accuracy.excluded_layers``); a weakly typed INT8 build pins them to FP16 with
+            ``--layerPrecisions=NAME:fp16 --precisionConstraints=obey`` (TensorRT <= 10.x).
 
     Returns a dict with: ``schema``, ``key`` ("jp6.2-trt10.3"), ``device``, ``jetpack``, ``l4t``,
     ``tensorrt``, ``compute_capability``, ``api_era`` ("binding"|"named-io"|"strongly-typed"),
@@ -91,8 +103,10 @@ def make_build_recipe(*, profile: Any, jetpack: Any, precision: str, artifacts: 
     ``calib_cache`` (or None), ``precision_flags`` (e.g. ["fp16", "int8"]), ``dla_core`` (or None),
     ``gpu_fallback``, ``gpu_layers``, ``workspace_mb``, ``builder_optimization_level`` (None before
     8.6), ``profiling_verbosity`` ("detailed"), ``input_shapes``, ``engine_file``, ``layer_info_file``,
-    ``timing_cache_file`` (all bundle-relative), ``notes`` (list of str), ``edgeinfer_build`` and
-    ``trtexec`` (command lines; trtexec paths are relative to the bundle directory).
+    ``timing_cache_file`` (all bundle-relative), ``dynamic_inputs``, ``float_layers`` (the layers
+    pinned to FP16 by this recipe; [] where precision lives in the ONNX), ``notes`` (list of str),
+    ``edgeinfer_build``, ``import_command`` and ``trtexec`` (command lines; trtexec paths are
+    relative to the bundle directory).
     """
     if precision not in PRECISIONS:
         raise BuildError(f"unknown precision {precision!r}", hint=f"use one of {', '.join(PRECISIONS)}")
@@ -105,6 +119,11 @@ def make_build_recipe(*, profile: Any, jetpack: Any, precision: str, artifacts: 
                          precision=precision, shapes=input_shapes, dla_core=core)
     stem = key.filename()[: -len(".engine")]
     refusal = _refusal(version, onnx)
+    pinned_float = sorted(set(float_layers)) if precision == "int8" and not typed and version[0] <= 10 else []
+    gpu_layers = placement_gpu_pins(placement) if core is not None else []
+    if gpu_layers and version[:2] < LAYER_DEVICE_TYPES_FROM:
+        notes.append(f"trtexec {version[0]}.{version[1]} has no --layerDeviceTypes (it arrived in 8.6): the command "
+                     f"below does NOT apply the plan's {len(gpu_layers)} GPU pin(s); `edgeinfer build` does")
     recipe: Dict[str, Any] = {
         "schema": RECIPE_SCHEMA, "key": recipe_key(jetpack), "device": str(field(profile, "name")),
         "jetpack": str(field(jetpack, "jetpack")), "l4t": str(field(jetpack, "l4t")),
@@ -112,16 +131,19 @@ def make_build_recipe(*, profile: Any, jetpack: Any, precision: str, artifacts: 
         "api_era": api_era(version), "supported_by_edgeinfer_build": refusal is None, "refusal": refusal,
         "precision": precision, "network": _network_kind(version, typed), "onnx": onnx, "calib_cache": calib,
         "precision_flags": flags, "dla_core": core, "gpu_fallback": core is not None,
-        "gpu_layers": placement_gpu_pins(placement) if core is not None else [],
+        "gpu_layers": gpu_layers,
         "workspace_mb": int(workspace_mb),
         "builder_optimization_level": DEFAULT_OPT_LEVEL if version[:2] >= (8, 6) else None,
         "profiling_verbosity": "detailed", "input_shapes": {k: list(v) for k, v in key.shapes},
         "engine_file": f"{ENGINES_DIR}/{key.filename()}", "layer_info_file": f"{ENGINES_DIR}/{stem}.layers.json",
         "timing_cache_file": f"{ENGINES_DIR}/timing-trt{key.tensorrt}-sm{key.compute_capability.replace('.', '')}.cache",
+        "dynamic_inputs": sorted(set(dynamic_inputs) & set(input_shapes)), "float_layers": pinned_float,
         "notes": notes,
     }
     target = "gpu" if core is None else str(core)
     recipe["edgeinfer_build"] = f"edgeinfer build BUNDLE --device {recipe['device']} --dla-core {target}"
+    # trtexec writes into engines/ (every bundle has it) but never records the engine: this does.
+    recipe["import_command"] = f"edgeinfer build BUNDLE --device {recipe['device']} --import {recipe['engine_file']}"
     recipe["trtexec"] = trtexec_command(recipe)
     return recipe
 
@@ -198,7 +220,10 @@ def trtexec_command(recipe: Mapping[str, Any]) -> str:
     comes from the Q/DQ or FP16 ONNX and ``--stronglyTyped`` is a no-op there, so it is left out);
     ``--stronglyTyped`` on 10.x strongly typed recipes; ``--workspace=N`` before 10.0,
     ``--memPoolSize=workspace:NM`` from 10.0; ``--builderOptimizationLevel`` from 8.6;
-    ``--layerDeviceTypes`` from 10.0; ``--profilingVerbosity/--exportLayerInfo`` from 8.2.
+    ``--layerDeviceTypes`` from 8.6; ``--layerPrecisions=NAME:fp16 --precisionConstraints=obey``
+    for the recipe's ``float_layers`` (8.5-10.x); ``--profilingVerbosity/--exportLayerInfo`` from
+    8.2; shapes only for ``dynamic_inputs``, as ``--minShapes/--optShapes/--maxShapes`` (a static
+    model given ``--shapes`` is refused by trtexec).
 
     Example:
         >>> trtexec_command({"tensorrt": "8.6", "onnx": "m.onnx", "engine_file": "m.engine",
@@ -215,8 +240,11 @@ def trtexec_command(recipe: Mapping[str, Any]) -> str:
             args.append("--stronglyTyped")
     if recipe.get("dla_core") is not None:
         args += [f"--useDLACore={int(recipe['dla_core'])}", "--allowGPUFallback"]
-        if recipe.get("gpu_layers") and version[0] >= 10:
+        if recipe.get("gpu_layers") and version[:2] >= LAYER_DEVICE_TYPES_FROM:
             args.append("--layerDeviceTypes=" + ",".join(f"{name}:GPU" for name in recipe["gpu_layers"]))
+    if recipe.get("float_layers") and version[0] <= 10:
+        args += ["--layerPrecisions=" + ",".join(f"{name}:fp16" for name in recipe["float_layers"]),
+                 "--precisionConstraints=obey"]
     mb = int(recipe["workspace_mb"])
     args.append(f"--memPoolSize=workspace:{mb}M" if version[0] >= 10 else f"--workspace={mb}")
     if recipe.get("timing_cache_file"):
@@ -226,6 +254,8 @@ def trtexec_command(recipe: Mapping[str, Any]) -> str:
     if version[:2] >= (8, 2) and recipe.get("layer_info_file"):
         args += ["--profilingVerbosity=detailed", f"--exportLayerInfo={recipe['layer_info_file']}"]
     shapes = recipe.get("input_shapes") or {}
-    if shapes:
-        args.append("--shapes=" + ",".join(f"{name}:{'x'.join(map(str, dims))}" for name, dims in shapes.items()))
+    dynamic = [name for name in recipe.get("dynamic_inputs") or [] if name in shapes]
+    if dynamic:  # one profile pinned to the keyed shape; inference shapes default to the opt shapes
+        profile = ",".join(f"{name}:{'x'.join(map(str, shapes[name]))}" for name in dynamic)
+        args += [f"--minShapes={profile}", f"--optShapes={profile}", f"--maxShapes={profile}"]
     return " ".join(shlex.quote(a) for a in args)

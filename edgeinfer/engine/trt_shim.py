@@ -31,6 +31,7 @@ import re
 from typing import Any, Callable, Iterable, Optional, Tuple, TypeVar
 
 from ..errors import BuildError
+from .trt_logger import make_logger  # noqa: F401 - the shim is where callers look for it
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,23 @@ def pin_layers_to_gpu(trt: Any, network: Any, config: Any, names: Iterable[str])
     return tuple(pinned)
 
 
+@requires_trt(feature="per-layer precision with OBEY_PRECISION_CONSTRAINTS (weakly typed networks)", max_major=10)
+def pin_layers_fp16(trt: Any, network: Any, config: Any, names: Iterable[str]) -> Tuple[str, ...]:
+    """Run the layers named in ``names`` in FP16 and make TensorRT obey it (an INT8 build would
+    otherwise be free to pick INT8 for layers the accuracy gate kept out of INT8). Same effect
+    as trtexec ``--layerPrecisions=NAME:fp16 --precisionConstraints=obey``; returns the names set."""
+    wanted = set(names)
+    pinned = []
+    for index in range(network.num_layers):
+        layer = network.get_layer(index)
+        if layer.name in wanted:
+            layer.precision = trt.DataType.HALF
+            pinned.append(layer.name)
+    if pinned:
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    return tuple(pinned)
+
+
 def add_static_profile(builder: Any, network: Any, config: Any, shapes: dict) -> bool:
     """Add one optimization profile min=opt=max=``shapes`` when an input is dynamic; False if all static."""
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
@@ -270,15 +288,31 @@ def add_static_profile(builder: Any, network: Any, config: Any, shapes: dict) ->
 # ---------------------------------------------------------------- timing cache
 
 def attach_timing_cache(config: Any, data: bytes) -> Any:
-    """Create a timing cache from ``data`` (b"" for a fresh one) and attach it to ``config``."""
-    cache = config.create_timing_cache(data)
-    # ignore_mismatch=False: a cache from another device/TensorRT is refused (returns False) rather
-    # than half-used; then the build starts from an empty cache, which the save replaces.
-    if not config.set_timing_cache(cache, False):
-        log.warning("the timing cache does not match this device/TensorRT; starting a new one")
-        cache = config.create_timing_cache(b"")
-        config.set_timing_cache(cache, False)
+    """Create a timing cache from ``data`` (b"" for a fresh one) and attach it to ``config``.
+
+    A stale or corrupt file must never fail a build: TensorRT returns no cache (or raises) for
+    bytes it cannot read, and refuses (False) one from another device/TensorRT. Either way the
+    build starts from an empty cache, which the save afterwards replaces. (Cache files are also
+    named by the full TensorRT version, see bundle_build.default_timing_cache, so another
+    TensorRT's file is not even opened.)
+    """
+    cache = _create_timing_cache(config, data) if data else None
+    # ignore_mismatch=False: a cache from another device/TensorRT is refused rather than half-used.
+    if cache is not None and config.set_timing_cache(cache, False):
+        return cache
+    if data:
+        log.warning("the timing cache could not be used (corrupt, or from another device/TensorRT); starting a new one")
+    cache = config.create_timing_cache(b"")
+    config.set_timing_cache(cache, False)
     return cache
+
+
+def _create_timing_cache(config: Any, data: bytes) -> Any:
+    try:
+        return config.create_timing_cache(data)
+    except (RuntimeError, TypeError, ValueError) as exc:  # pybind11 turns TensorRT's refusal into these
+        log.debug("create_timing_cache refused the file: %s", exc)
+        return None
 
 
 def serialize_timing_cache(config: Any) -> bytes:
@@ -318,18 +352,20 @@ def io_tensors(trt: Any, engine: Any) -> Tuple[Tuple[str, str, Tuple[int, ...]],
 
 
 def device_memory_size(trt: Any, engine: Any) -> int:
-    """Activation memory the engine needs: ``device_memory_size_v2`` from 10.0, the old name before."""
-    if version_tuple(trt)[0] >= 10:
+    """Activation memory the engine needs: ``device_memory_size_v2`` from 10.1 (it is not in 10.0's
+    bindings: NVIDIA/TensorRT python/src/infer/pyCore.cpp, release/10.0 vs release/10.1), the old
+    ``device_memory_size`` before (removed in 11)."""
+    if version_tuple(trt)[:2] >= (10, 1):
         return _device_memory_v2(trt, engine)
     return _device_memory_v1(trt, engine)
 
 
-@requires_trt(feature="ICudaEngine.device_memory_size_v2", min="10.0")
+@requires_trt(feature="ICudaEngine.device_memory_size_v2", min="10.1")
 def _device_memory_v2(trt: Any, engine: Any) -> int:
     return int(engine.device_memory_size_v2)
 
 
-@requires_trt(feature="ICudaEngine.device_memory_size", max_major=8)
+@requires_trt(feature="ICudaEngine.device_memory_size", max="10.0")
 def _device_memory_v1(trt: Any, engine: Any) -> int:
     return int(engine.device_memory_size)
 
@@ -372,23 +408,3 @@ def make_cache_calibrator(trt: Any, cache: bytes, *, algorithm: str = "entropy2"
             log.debug("TensorRT offered %d bytes of calibration cache; the bundle's cache is kept", len(cache))
 
     return CacheOnlyCalibrator(cache)
-
-
-def make_logger(trt: Any) -> Any:
-    """A TensorRT logger that forwards to Python logging and keeps error messages for BuildError text."""
-
-    class CollectingLogger(trt.ILogger):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors = []  # type: list
-
-        def log(self, severity: Any, msg: str) -> None:
-            if severity in (trt.ILogger.ERROR, trt.ILogger.INTERNAL_ERROR):
-                self.errors.append(str(msg))
-                log.error("TensorRT: %s", msg)
-            elif severity == trt.ILogger.WARNING:
-                log.warning("TensorRT: %s", msg)
-            else:
-                log.debug("TensorRT: %s", msg)
-
-    return CollectingLogger()

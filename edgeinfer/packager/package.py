@@ -178,8 +178,10 @@ def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str
                 artifacts["fp16_onnx"] = writer.add_artifact(fp16)
                 accuracy = dict(fp16_report or {})
             plan = plans[t.name].to_dict()
+            kept_float = int8.excluded if t.precision == "int8" and int8 is not None else []
             recipes = make_build_recipes(profile=t.profile, precision=t.precision, artifacts=artifacts,
-                                         placement=plan, input_shapes=shapes, workspace_mb=t.profile.defaults.workspace_mb)
+                                         placement=plan, input_shapes=shapes, workspace_mb=t.profile.defaults.workspace_mb,
+                                         float_layers=kept_float)
             writer.add_device(
                 t.name, profile=t.profile.to_dict(), jetpack=t.jetpack.to_dict(), precision=t.precision,
                 artifacts=artifacts, placement=plan, recipes=recipes, accuracy=accuracy, calibration=calibration,

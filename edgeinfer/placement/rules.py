@@ -2,9 +2,12 @@
 
 Each :class:`DlaRule` row names the ONNX ops it applies to, the DLA generations (1 = Xavier
 NVDLA v1, 2 = Orin NVDLA v2) where it holds, a check that returns the reason
-the node must fall back to the GPU (or None), and the source it comes from. ``facts`` refers to
-/work/shared/reference/jetson-tensorrt-facts.md; ``NvInfer.h`` is TensorRT 10.3's header;
-``DLA-SW`` is NVIDIA/Deep-Learning-Accelerator-SW operators/README.md.
+the node must fall back to the GPU (or None), and the public source it comes from:
+``NvInfer.h <ver>`` is github.com/NVIDIA/TensorRT ``include/NvInfer.h`` on ``release/<ver>`` (the
+"If executing this layer on DLA" comments, which the TensorRT docs' "DLA Supported Layers and
+Restrictions" page repeats); ``DLA-SW`` is github.com/NVIDIA/Deep-Learning-Accelerator-SW
+``operators/README.md``; ``onnx-tensorrt`` is github.com/onnx/onnx-tensorrt (how TensorRT's ONNX
+parser maps an ONNX node to a TensorRT layer).
 
 Example:
     >>> [r.rule_id for r in RULES if "Conv" in r.ops][:3]
@@ -127,6 +130,36 @@ def _deconv_pad_groups(n: NodeView) -> str | None:
     return _msg(any(pads) or groups != 1, f"deconvolution needs padding 0 and 1 group (pads {pads}, groups {groups})")
 
 
+def _deconv_stride(n: NodeView) -> str | None:
+    # Deconvolution strides are NOT Conv's [1,8]: [1,32], or 64/96/128 in one dimension and 1 in the other.
+    s = list(n.attrs.get("strides", [1, 1]))
+    ok_2d = len(s) == 2 and _in_range(s, 1, 32)
+    ok_1d = len(s) == 2 and min(s) == 1 and max(s) in (64, 96, 128)
+    return _msg(not (ok_2d or ok_1d), f"deconvolution stride {s} is neither 2-D in [1,32] nor 1x64/96/128")
+
+
+def _pool_padding(n: NodeView) -> str | None:
+    # Explicit pads only: auto_pad SAME with a DLA-sized window (<= 8, checked by pool-window) pads < 8 per side.
+    pads = list(n.attrs.get("pads", []))
+    return _msg(not _in_range(pads, 0, 7), f"pooling padding {pads} outside [0,7]")
+
+
+def _avgpool_exclusive(n: NodeView) -> str | None:
+    # TensorRT's ONNX parser sets averageCountExcludesPadding = !count_include_pad (default 0 -> exclusive);
+    # Xavier's DLA runs only inclusive padding, so anything but count_include_pad=1 leaves the DLA.
+    include = int(n.attrs.get("count_include_pad", 0))
+    return _msg(include != 1, "AveragePool with count_include_pad=0 (exclusive padding): Xavier's DLA averages "
+                              "with inclusive padding only (set count_include_pad=1)")
+
+
+def _resize_by_sizes(n: NodeView) -> str | None:
+    # onnx-tensorrt: `sizes` becomes setOutputDimensions() (constant) or a shape input (dynamic resize);
+    # NvInfer.h: "If executing this layer on DLA, setOutputDimensions() is not supported".
+    has_sizes = n.op == "Resize" and len(n.inputs) > 3 and bool(n.inputs[3])
+    return _msg(has_sizes, "resize given by `sizes` (TensorRT makes it an output-dimension / dynamic resize, "
+                           "which DLA does not run; export with `scales`)")
+
+
 def _pool_window(n: NodeView) -> str | None:
     k = list(n.attrs.get("kernel_shape", []))
     s = list(n.attrs.get("strides", [1] * len(k)))
@@ -206,10 +239,7 @@ def _resize_scales(n: NodeView) -> list[float] | None:
         scales = n.const(1)
     if scales is not None and scales.size:
         return [float(s) for s in scales.ravel()]
-    src, dst = n.input_shapes[0], n.output_shapes[0]
-    if len(n.inputs) > 3 and n.inputs[3] and n.is_const(3) and src and dst and all(isinstance(d, int) for d in (*src, *dst)):
-        return [d / s for s, d in zip(src, dst)]
-    return None
+    return None  # `sizes` is its own rule (resize-sizes): TensorRT never turns it back into scales
 
 
 def _resize_coords(n: NodeView, mode: str) -> str | None:
@@ -248,39 +278,64 @@ def _always(reason: str) -> Check:
     return lambda n: reason
 
 
+_H = "github.com/NVIDIA/TensorRT include/NvInfer.h"
+_DLA_DOC = "TensorRT docs 'DLA Supported Layers and Restrictions'"
+
 RULES: tuple[DlaRule, ...] = (
     DlaRule("gather", ("Gather", "GatherElements", "GatherND"), _always("Gather has no DLA implementation"),
-            "facts §4.3 (NvInfer.h 10.3: Gather no DLA); DLA-SW: decompose Gather"),
+            f"{_H} (release/10.3 IGatherLayer: 'No DLA support'); DLA-SW operators/README: decompose Gather"),
     DlaRule("global-avg-pool", ("GlobalAveragePool", "ReduceMean"),
             _always("GlobalAveragePool/ReduceMean are not DLA layers (use AveragePool with kernel <= 8)"),
-            "facts §4.3 (DLA-TUT; DLA-SW lists them as RFE)"),
+            "NVIDIA-AI-IOT/jetson_dla_tutorial README; DLA-SW operators/README (listed as RFE, not native)"),
     DlaRule("div", ("Div",), _always("elementwise DIV is not supported on DLA up to TensorRT 10.3 (native only from 8.6.12 on DRIVE)"),
-            "facts §4.3 (NvInfer.h 10.3 ElementWise; ultralytics PR #16449 'DLA cores do not support DIV'; DLA-SW)"),
+            f"{_H} (release/10.3 IElementWiseLayer: DLA supports only kSUM, kPROD, kMAX, kMIN, kSUB); "
+            "ultralytics PR #16449 ('DLA cores do not support DIV'); DLA-SW operators/README"),
     DlaRule("qdq", ("QuantizeLinear", "DequantizeLinear"),
             _always("Q/DQ nodes: DLA INT8 on JetPack 5/6 takes scales from a calibration cache, not Q/DQ"),
-            "facts §4.4 (NVIDIA/TensorRT #2222; Model-Optimizer PR #1661 'DLA still only supports IQ')"),
+            "NVIDIA/TensorRT issue #2222; NVIDIA/Model-Optimizer PR #1661 ('DLA still only supports IQ')"),
     DlaRule("leaky-relu-xavier", ("LeakyRelu",), _always("LeakyReLU was rejected by Xavier (NVDLA v1) DLA builds"),
-            "facts §4.3 (DeepStream-Yolo #27)", generations=(1,)),
-    DlaRule("native-op", ("*",), _not_native, "facts §4.3 (DLA-SW operators/README native list; NvInfer.h 10.3 layer comments)"),
-    DlaRule("max-dims", ("*",), _big_dims, "facts §4.2 (non-batch dims <= 8192; docs dla-layer-restrictions)"),
-    DlaRule("conv-2d", ("Conv",), _conv_2d, "facts §4.3 (NvInfer.h 10.3 IConvolutionLayer: 2D only)"),
-    DlaRule("conv-kernel", ("Conv",), _conv_kernel, "facts §4.3 (NvInfer.h 10.3 IConvolutionLayer: kernel [1,32])"),
-    DlaRule("conv-stride", ("Conv",), _conv_stride, "facts §4.3 (NvInfer.h 10.3 IConvolutionLayer: stride [1,8])"),
-    DlaRule("conv-padding", ("Conv",), _conv_padding, "facts §4.3 (NvInfer.h 10.3 IConvolutionLayer: padding [0,31], < kernel)"),
-    DlaRule("conv-maps", ("Conv",), _conv_channels, "facts §4.3 (NvInfer.h 10.3: output maps [1,8192], groups <= 8192)"),
-    DlaRule("deconv-kernel", ("ConvTranspose",), _deconv_shape, "facts §4.3 (NvInfer.h 10.3 IDeconvolutionLayer)"),
-    DlaRule("deconv-stride", ("ConvTranspose",), _conv_stride, "facts §4.3 (NvInfer.h 10.3 IDeconvolutionLayer: stride [1,8])"),
-    DlaRule("deconv-pad-groups", ("ConvTranspose",), _deconv_pad_groups, "facts §4.3 (NvInfer.h 10.3: padding 0, groups 1)"),
-    DlaRule("pool-window", ("MaxPool", "AveragePool"), _pool_window, "facts §4.3 (NvInfer.h 10.3 IPoolingLayer: window [1,8], stride [1,16])"),
-    DlaRule("concat-axis", ("Concat",), _concat_axis, "facts §4.3 (NvInfer.h 10.3 IConcatenationLayer: C axis only, >= 2 inputs)"),
-    DlaRule("slice", ("Slice",), _slice_rules, "facts §4.3 (NvInfer.h 10.3 ISliceLayer: 4-D, static, stride 1, not batch)"),
-    DlaRule("split", ("Split",), _split_rules, "facts §4.3 (Split is lowered to Slice: same restrictions)"),
+            "marcoslucianops/DeepStream-Yolo issue #27", generations=(1,)),
+    DlaRule("native-op", ("*",), _not_native, f"DLA-SW operators/README (native list); {_H} layer comments"),
+    DlaRule("max-dims", ("*",), _big_dims, f"{_DLA_DOC} (non-batch dimensions <= 8192)"),
+    DlaRule("conv-2d", ("Conv",), _conv_2d, f"{_H} (release/10.3 IConvolutionLayer: 2D only)"),
+    DlaRule("conv-kernel", ("Conv",), _conv_kernel, f"{_H} (release/10.3 IConvolutionLayer::setKernelSizeNd: [1,32])"),
+    DlaRule("conv-stride", ("Conv",), _conv_stride, f"{_H} (release/10.3 IConvolutionLayer::setStrideNd: [1,8])"),
+    DlaRule("conv-padding", ("Conv",), _conv_padding,
+            f"{_H} (release/10.3 IConvolutionLayer::setPaddingNd: [0,31] and smaller than the kernel)"),
+    DlaRule("conv-maps", ("Conv",), _conv_channels, f"{_H} (release/10.3: output maps [1,8192], groups <= 8192)"),
+    DlaRule("deconv-kernel", ("ConvTranspose",), _deconv_shape,
+            f"{_H} (release/10.3 IDeconvolutionLayer::setKernelSizeNd: [1,32] or 1x64/96/128)"),
+    DlaRule("deconv-stride", ("ConvTranspose",), _deconv_stride,
+            f"{_H} (release/8.5 and 10.3 IDeconvolutionLayer::setStrideNd: [1,32] or 1x64/96/128, unlike Conv's [1,8])"),
+    DlaRule("deconv-pad-groups", ("ConvTranspose",), _deconv_pad_groups,
+            f"{_H} (release/10.3 IDeconvolutionLayer: padding 0, nbGroups 1)"),
+    DlaRule("pool-window", ("MaxPool", "AveragePool"), _pool_window,
+            f"{_H} (release/10.3 IPoolingLayer: window [1,8], stride [1,16])"),
+    DlaRule("pool-padding", ("MaxPool", "AveragePool"), _pool_padding,
+            f"{_H} (release/8.5 and 10.3 IPoolingLayer::setPaddingNd: 2D padding in [0,7])"),
+    DlaRule("avgpool-inclusive-xavier", ("AveragePool",), _avgpool_exclusive,
+            f"{_H} (release/8.5 and 8.6 IPoolingLayer::setAverageCountExcludesPadding: 'On Xavier, DLA supports only "
+            "inclusive padding'); onnx/onnx-tensorrt importerUtils.cpp (count_include_pad -> excludes padding)",
+            generations=(1,)),
+    DlaRule("concat-axis", ("Concat",), _concat_axis,
+            f"{_H} (release/10.3 IConcatenationLayer::setAxis: third-to-last axis only, >= 2 inputs)"),
+    DlaRule("slice", ("Slice",), _slice_rules, f"{_H} (release/10.3 ISliceLayer: 4-D, static, stride 1, not batch)"),
+    DlaRule("split", ("Split",), _split_rules, "TensorRT's ONNX parser lowers Split to ISliceLayer: same restrictions"),
     DlaRule("reshape-adjacent", ("Reshape", "Flatten", "Squeeze", "Unsqueeze"), _reshape_next_to_slice_concat,
-            "facts §4.3 (ultralytics #18012: 'DLA does not support reshape layers directly connected to Slice or Concat')"),
-    DlaRule("resize", ("Resize", "Upsample"), _resize_rules, "facts §4.3 (NvInfer.h 10.3 IResizeLayer)"),
-    DlaRule("softmax-axis", ("Softmax",), _softmax_axis, "facts §4.3 (NvInfer.h 10.3 ISoftMaxLayer)"),
-    DlaRule("matmul-const", ("Gemm", "MatMul"), _matmul_const, "facts §4.3 (DLA-SW: Gemm/MatMul with constant 2nd input -> 1x1 conv)"),
-    DlaRule("lrn-window", ("LRN",), _lrn_window, "facts §4.3 (NvInfer.h 10.3 ILRNLayer: window 3/5/7/9)"),
+            "ultralytics issue #18012 (TensorRT: 'DLA does not support reshape layers directly connected to Slice or Concat')"),
+    DlaRule("resize-sizes", ("Resize",), _resize_by_sizes,
+            f"{_H} (release/10.3 IResizeLayer::setOutputDimensions: not supported on DLA); onnx/onnx-tensorrt "
+            "onnxOpImporters.cpp Resize (`sizes` -> setOutputDimensions or a dynamic shape input)"),
+    DlaRule("resize", ("Resize", "Upsample"), _resize_rules,
+            f"{_H} (release/10.3 IResizeLayer::setScales: 4 scales, first two 1, integer H/W scales)"),
+    DlaRule("softmax-xavier", ("Softmax",), _always("Softmax does not run on Xavier's DLA (NVDLA v1)"),
+            f"{_H} (release/8.5 and 8.6 ISoftMaxLayer: 'On Xavier, this layer is not supported on DLA')",
+            generations=(1,)),
+    DlaRule("softmax-axis", ("Softmax",), _softmax_axis,
+            f"{_H} (release/10.3 ISoftMaxLayer: channel/spatial axis, <= 8192 or <= 1024)"),
+    DlaRule("matmul-const", ("Gemm", "MatMul"), _matmul_const,
+            "DLA-SW operators/README (Gemm/MatMul with a constant 2nd input -> 1x1 conv)"),
+    DlaRule("lrn-window", ("LRN",), _lrn_window, f"{_H} (release/10.3 ILRNLayer: window 3/5/7/9)"),
 )
 
 

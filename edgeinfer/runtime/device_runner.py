@@ -11,6 +11,12 @@ Memory modes: ``staged`` = pinned host + device buffer + copies (discrete GPUs; 
 iGPU benefits from cached device memory); ``mapped`` = zero-copy pinned memory mapped into the
 device address space, bound directly (Jetson: CPU and iGPU share DRAM, so no copy at all).
 
+CUDA graphs: an engine may contain work that is illegal under stream capture, so capture is
+tried the way trtexec does it (samples/common/sampleInference.cpp in NVIDIA/TensorRT): one
+ordinary enqueue first, then capture; if ``execute_async_v3`` fails (or the capture ends
+invalidated) the capture is ended and discarded, the CUDA error cleared, a warning logged, and
+the runner carries on without graphs (:attr:`DeviceRunner.graph_failure` says why).
+
 Example:
     >>> IoTensor("images", True, (1, 3, 320, 320), "float32").nbytes
     1228800
@@ -23,7 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import BackendError, ConfigError
+from ..errors import BackendError, ConfigError, EdgeInferError
 from .cuda.base import CudaApi, DeviceBuffer, HostBuffer
 
 log = logging.getLogger(__name__)
@@ -73,6 +79,7 @@ class DeviceRunner:
             raise ConfigError(f"memory mode {memory!r} is not a concrete mode", hint="use 'staged' or 'mapped'")
         self.cuda, self.io, self.context = cuda, list(io), context
         self.memory, self.cuda_graph = memory, bool(cuda_graph)
+        self.graph_failure: Optional[str] = None  # why graphs were given up, once a capture failed
         with cuda.activate():
             self.stream = cuda.create_stream()
             self._slots: List[_Slot] = [self._allocate() for _ in range(max(1, int(slots)))]
@@ -131,9 +138,9 @@ class DeviceRunner:
         skip = tuple(skip_h2d)
         with self.cuda.activate():
             self._bind(s)  # addresses per slot: one context serves every slot in turn
+            if self.cuda_graph and (s.graph is None or s.graph_skip_h2d != skip):
+                self._capture(s, skip)  # on failure: graphs off, and this call runs uncaptured below
             if self.cuda_graph:
-                if s.graph is None or s.graph_skip_h2d != skip:
-                    self._capture(s, skip)
                 self.cuda.graph_launch(s.graph, self.stream)
             else:
                 self._enqueue(s, skip)
@@ -141,17 +148,35 @@ class DeviceRunner:
         s.pending = True
 
     def _capture(self, s: _Slot, skip: Tuple[str, ...]) -> None:
-        # TensorRT does lazy set-up on its first enqueue, which must not land inside a capture.
+        # TensorRT does lazy set-up on its first enqueue, which must not land inside a capture;
+        # a failure of this ordinary enqueue is a real failure and propagates.
         self._enqueue(s, skip)
         self.cuda.synchronize(self.stream)
         if s.graph is not None:
             self.cuda.destroy(s.graph)
+            s.graph = None
         self.cuda.begin_capture(self.stream)
         try:
             self._enqueue(s, skip)
-        finally:
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the stream must leave capture mode
+            self.cuda.end_capture_on_error(self.stream)
+            self._give_up_graphs(getattr(exc, "message", None) or str(exc))
+            return
+        try:
             graph = self.cuda.end_capture(self.stream)
+        except EdgeInferError as exc:  # invalidated by an illegal call inside, or not instantiable
+            self.cuda.end_capture_on_error(self.stream)
+            self._give_up_graphs(exc.message)
+            return
         s.graph, s.graph_skip_h2d = graph, skip
+
+    def _give_up_graphs(self, why: str) -> None:
+        self.cuda_graph, self.graph_failure = False, why
+        for slot in self._slots:
+            self.cuda.destroy(slot.graph)
+            slot.graph = None
+        log.warning("CUDA graph capture failed (%s): running without CUDA graphs, as trtexec does for "
+                    "--useCudaGraph", why)
 
     def wait(self, slot: int = 0) -> Dict[str, np.ndarray]:
         """Block until slot ``slot`` is done; its output arrays by name."""
@@ -207,3 +232,43 @@ def choose_memory_mode(memory: str, *, integrated: bool, measure: Any = None) ->
     staged_ms, mapped_ms = float(measure("staged")), float(measure("mapped"))
     mode = "mapped" if mapped_ms < staged_ms else "staged"
     return mode, f"measured on this Jetson: staged {staged_ms:.3f} ms, mapped {mapped_ms:.3f} ms -> {mode}"
+
+
+def measure_ms(cuda: CudaApi, io: Sequence[IoTensor], context: Any, mode: str, *, cuda_graph: bool,
+               runs: int = 20) -> Tuple[float, Optional[str]]:
+    """(median ms of one inference in memory ``mode``, why CUDA-graph capture failed or None)."""
+    runner = DeviceRunner(cuda, io, context, memory=mode, cuda_graph=cuda_graph)
+    try:
+        times = []
+        for _ in range(runs + 3):
+            with cuda.activate(), cuda.timed(runner.stream) as t:
+                runner.submit(0)
+            times.append(t["ms"])
+        return float(np.median(times[3:])), runner.graph_failure
+    finally:
+        runner.close()
+
+
+def plan_execution(cuda: CudaApi, io: Sequence[IoTensor], context: Any, *, memory: str, cuda_graph: bool,
+                   dla_core: Optional[int]) -> Tuple[str, bool, str]:
+    """(memory mode, whether to use CUDA graphs, reason) for an engine's execution context.
+
+    Never captures a DLA engine: DLA work cannot go into a CUDA graph (NVIDIA/TensorRT#3524,
+    Orin, trtexec ``--useDLACore`` with ``--useCudaGraph``). A graph that cannot be captured
+    while ``memory="auto"`` measures both modes on a Jetson turns graphs off instead of failing
+    the load.
+    """
+    note = ""
+    if cuda_graph and dla_core is not None:
+        cuda_graph, note = False, "; CUDA graph off (DLA engines cannot be captured)"
+    failures: List[str] = []
+
+    def measure(mode: str) -> float:
+        ms, failure = measure_ms(cuda, io, context, mode, cuda_graph=cuda_graph and not failures)
+        failures.extend([failure] if failure else [])
+        return ms
+
+    mode, why = choose_memory_mode(memory, integrated=bool(cuda.device_info().get("integrated")), measure=measure)
+    if cuda_graph and failures:  # found while measuring: do not capture (and fail) again
+        cuda_graph, note = False, f"; CUDA graph off (capture failed: {failures[0]})"
+    return mode, cuda_graph, why + note

@@ -12,20 +12,28 @@ With ``zero_copy=True`` the slot is mapped pinned memory and the kernel reads th
 (no upload at all): the natural mode on Jetson, where CPU and iGPU share DRAM; on a discrete GPU
 the kernel then reads only the pixels it samples, over PCIe.
 
+The kernel is compiled at load time (NVRTC, or nvcc through pycuda), which can fail on a device
+whose CUDA toolkit is incomplete or off PATH (pycuda runs ``nvcc``; a systemd unit does not see
+the login shell's PATH). :func:`make_gpu_preprocessor` then falls back to CPU pre-processing with
+a warning instead of failing ``edgeinfer.load()``, unless GPU pre-processing was explicitly asked for.
+
 Example:
     >>> KERNEL_SIGNATURE
     'PiiiPiiiiiifffffffffffi'
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import BackendError, MissingDependencyError
 from ..model.info import PreprocessSpec
 from .cuda.base import CudaApi, DeviceBuffer, HostBuffer
 from .preprocess import LetterboxTransform, Preprocessor, check_frame
 
+log = logging.getLogger(__name__)
 KERNEL_NAME = "letterbox_bgr_to_chw"
 KERNEL_SIGNATURE = "PiiiPiiiiiiff" + "fff" * 3 + "i"
 BLOCK = (32, 8, 1)
@@ -151,3 +159,24 @@ class GpuPreprocessor:
             if dev is not None:
                 dev.free()
         self._slots.clear()
+
+
+def make_gpu_preprocessor(spec: PreprocessSpec, input_hw: Sequence[int], *, cuda: CudaApi,
+                          required: bool = False) -> Optional[GpuPreprocessor]:
+    """A :class:`GpuPreprocessor`, or None (with a warning) when its kernel cannot be compiled here
+    and ``required`` is False: the caller then pre-processes on the CPU, which gives the same
+    pixels, only slower. With ``required=True`` the compile error is raised.
+
+    Example:
+        >>> from edgeinfer.runtime.cuda import get_cuda                              # doctest: +SKIP
+        >>> make_gpu_preprocessor(PreprocessSpec(), (640, 640), cuda=get_cuda())    # doctest: +SKIP
+        <edgeinfer.runtime.gpu_preprocess.GpuPreprocessor object at ...>
+    """
+    try:
+        return GpuPreprocessor(spec, input_hw, cuda=cuda)
+    except (BackendError, MissingDependencyError) as exc:
+        if required:
+            raise
+        log.warning("GPU pre-processing is off, pre-processing on the CPU instead: the kernel does not compile "
+                    "here (%s). Fix: %s", exc.message, exc.hint or "check the CUDA toolkit (nvcc/NVRTC)")
+        return None

@@ -60,9 +60,11 @@ class Model:
         if not is_trt:
             raise ConfigError("gpu_preprocess=True needs the TensorRT backend with a static input",
                               hint="leave gpu_preprocess unset, or load a bundle with an engine for this device")
-        from .gpu_preprocess import GpuPreprocessor
+        from .gpu_preprocess import make_gpu_preprocessor
 
-        return GpuPreprocessor(self.info.preprocess, target_hw(self.info), cuda=self.backend.cuda)  # type: ignore[attr-defined]
+        # None when the kernel cannot compile here: CPU pre-processing then, unless GPU was asked for
+        return make_gpu_preprocessor(self.info.preprocess, target_hw(self.info), cuda=self.backend.cuda,  # type: ignore[attr-defined]
+                                     required=wanted is True)
 
     # ------------------------------------------------------------------ properties
     @property

@@ -26,7 +26,7 @@ from ..errors import BackendError, BuildError, ConfigError
 from ..model.info import TensorSpec
 from .backend import Backend
 from .cuda import get_cuda
-from .device_runner import DeviceRunner, IoTensor, choose_memory_mode
+from .device_runner import DeviceRunner, IoTensor, plan_execution
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,8 @@ class TensorRTBackend(Backend):
                                    hint="the engine was built for another TensorRT/GPU; rebuild it with `edgeinfer build`") from exc
             self.context = self.engine.create_execution_context()
             io = self._io_tensors(input_shape)
-        integrated = bool(self.cuda.device_info().get("integrated"))
-        mode, why = choose_memory_mode(memory, integrated=integrated,
-                                       measure=lambda m: self._measure(io, m, cuda_graph))
+        mode, cuda_graph, why = plan_execution(self.cuda, io, self.context, memory=memory, cuda_graph=cuda_graph,
+                                               dla_core=dla_core)
         where = f"DLA{dla_core}" if dla_core is not None else "GPU"
         self._attach(io, self.context, memory=mode, slots=slots, cuda_graph=cuda_graph,
                      reason=f"TensorRT {self.trt.__version__} engine {path.name} on {where}; {why}")
@@ -123,19 +122,6 @@ class TensorRTBackend(Backend):
             io.append(IoTensor(name, mode == "input", tuple(int(d) for d in shape),
                                _trt_dtype_name(trt, engine.get_tensor_dtype(name))))
         return io
-
-    def _measure(self, io: Sequence[IoTensor], mode: str, cuda_graph: bool, runs: int = 20) -> float:
-        """Median ms of one inference in memory ``mode`` (Jetson ``memory="auto"`` calls this once per mode)."""
-        runner = DeviceRunner(self.cuda, io, self.context, memory=mode, cuda_graph=cuda_graph)
-        try:
-            times = []
-            for _ in range(runs + 3):
-                with self.cuda.activate(), self.cuda.timed(runner.stream) as t:
-                    runner.submit(0)
-                times.append(t["ms"])
-            return float(np.median(times[3:]))
-        finally:
-            runner.close()
 
     def input_buffer(self, name: Optional[str] = None, *, shape: Optional[Sequence[int]] = None) -> np.ndarray:
         runner = self._live()

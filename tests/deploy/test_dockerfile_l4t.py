@@ -130,3 +130,38 @@ def test_healthcheck_command_works_here(run_cli, tmp_path):
     result = run_cli("doctor", "--quick", "--json", "--spool", tmp_path / "s", "--engine-cache", tmp_path / "e")
     assert result.returncode in (0, 1), result.stderr
     assert json.loads(result.stdout)["host"]["quick"] is True
+
+
+def _libcuda_check(parsed) -> str:
+    (script,) = [args for keyword, args in parsed if keyword == "RUN" and "stubs/libcuda.so" in args and "exit 1" in args]
+    return script
+
+
+@pytest.mark.parametrize("stub, expected_rc, expected", [
+    (True, 0, "linking against /usr/local/cuda/lib64/stubs/libcuda.so"),
+    (False, 1, "error: pycuda cannot link"),
+])
+def test_build_time_libcuda_check_without_the_nvidia_runtime(parsed, tmp_path, stub, expected_rc, expected):
+    """The Dockerfile's own check, run with bash as `docker build` would (no nvidia runtime: ldconfig
+    knows no libcuda.so.1); the CUDA root is a temp dir with or without the toolkit's driver stub."""
+    cuda_root = tmp_path / "usr" / "local" / "cuda"
+    (cuda_root / "lib64" / "stubs").mkdir(parents=True)
+    if stub:
+        (cuda_root / "lib64" / "stubs" / "libcuda.so").write_bytes(b"\x7fELF stub")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "ldconfig").write_text("#!/bin/sh\necho '1 libs found in cache'\n")
+    (fake_bin / "ldconfig").chmod(0o755)
+    script = _libcuda_check(parsed).replace("${CUDA_ROOT}", str(cuda_root))
+    env = {"PATH": f"{fake_bin}:/usr/bin:/bin"}
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True, env=env, timeout=30)
+    assert result.returncode == expected_rc
+    assert expected.replace("/usr/local/cuda", str(cuda_root)) in result.stdout + result.stderr
+
+
+def test_pycuda_links_against_the_stub_when_no_runtime_libcuda(parsed):
+    (install,) = [c for c in pip_installs(parsed) if ".[${EDGEINFER_EXTRAS}]" in c]
+    runs = [args for keyword, args in parsed if keyword == "RUN" and install in args]
+    assert runs and 'LIBRARY_PATH="${CUDA_ROOT}/lib64/stubs' in runs[0]
+    env = [args for keyword, args in parsed if keyword == "ENV"]
+    assert not any("stubs" in e for e in env)  # never at run time: the device's libcuda.so.1 must load

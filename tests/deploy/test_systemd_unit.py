@@ -51,3 +51,14 @@ def test_every_variable_in_execstart_is_defined():
     used = {word[2:-1] for word in service["ExecStart"].split() if word.startswith("${")}
     assert used and used <= defined | example
     assert "EDGEINFER_BUNDLE" in example
+
+
+def test_cuda_bin_is_on_the_service_path():
+    # systemd's default PATH has no /usr/local/cuda/bin: pycuda could not run nvcc for the GPU
+    # pre-processing kernel (edgeinfer would fall back to the CPU), and `edgeinfer doctor` would not
+    # find the CUDA tools. The standard directories must stay, or ExecStart's helpers vanish.
+    env = dict(item.split("=", 1) for item in shlex.split(load_unit()["Service"]["Environment"]))
+    path = env["PATH"].split(":")
+    assert path[0] == "/usr/local/cuda/bin"
+    assert {"/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin"} <= set(path)
+    assert "$" not in env["PATH"]  # systemd does not expand variables in Environment=

@@ -75,7 +75,8 @@ def model_files(tmp_path_factory) -> dict:
     return files
 
 
-def write_bundle(out: Path, model_files: dict, *, precision: str = "int8", placement=None, devices=None) -> Path:
+def write_bundle(out: Path, model_files: dict, *, precision: str = "int8", placement=None, devices=None,
+                 accuracy=None) -> Path:
     """A real bundle (BundleWriter) with one device entry per profile dict in ``devices``."""
     from edgeinfer.bundle import BundleWriter
     from edgeinfer.engine import make_build_recipes
@@ -91,5 +92,5 @@ def write_bundle(out: Path, model_files: dict, *, precision: str = "int8", place
             recipes = make_build_recipes(profile=profile, jetpacks=[jetpack], precision=precision, artifacts=artifacts,
                                          placement=placement, input_shapes={"images": SHAPE}, workspace_mb=512)
             writer.add_device(profile["name"], profile=profile, jetpack=jetpack, precision=precision,
-                              artifacts=artifacts, placement=placement, recipes=recipes)
+                              artifacts=artifacts, placement=placement, recipes=recipes, accuracy=accuracy)
     return out

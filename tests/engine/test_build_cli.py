@@ -75,7 +75,21 @@ def test_build_cli_adds_the_engine_and_reports_placement(run_cli, model_files, t
     assert "built engines/orin-nx-16gb_jp6.2-l4t36.4.3_trt10.3.0.30_sm87_int8_images-1x3x32x32_dla0.engine" in result.stdout
     assert "/model.23/Softmax: planned dla, runs on gpu" in result.stdout
     assert len(open_bundle(bundle).device("orin-nx-16gb").engines) == 1
-    assert (tmp_path / "cache" / "timing" / "timing-trt10.3-sm87.cache").is_file()
+    # keyed by the full TensorRT version: another patch release never opens it
+    assert (tmp_path / "cache" / "timing" / "timing-trt10.3.0.30-sm87.cache").is_file()
     result = run_cli("build", bundle, "--device", "orin-nx-16gb", "--dla-core", "gpu", "--json", env=env)
     (record,) = json.loads(result.stdout)
     assert record["key"]["dla_core"] is None and len(open_bundle(bundle).device("orin-nx-16gb").engines) == 2
+
+
+def test_build_cli_pins_the_float_layers_the_manifest_records(run_cli, model_files, tmp_path):
+    import json
+
+    bundle = write_bundle(tmp_path / "b.bundle", model_files, placement={},
+                          accuracy={"precision": "int8", "excluded_layers": ["/model.0/conv/Conv"]})
+    env = {"PYTHONPATH": _standin_path(tmp_path, "10.3"), "EDGEINFER_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_cli("build", bundle, "--device", "orin-nx-16gb", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads(result.stdout)
+    assert record["settings"]["float_layers"] == ["/model.0/conv/Conv"]
+    assert record["settings"]["precision_constraints"] == "obey"

@@ -149,3 +149,61 @@ def test_tensorrt_82_jetpack4_is_refused_with_the_manual_route(model_files):
     with pytest.raises(BuildError, match="JetPack 4") as info:
         build_engine(BuildSpec(onnx_path=model_files["fp32"], precision="fp16", input_shapes=SHAPES), trt=Trt82())
     assert "trtexec" in str(info.value)
+
+
+def test_one_logger_per_process_so_a_later_failed_build_still_names_its_error(model_files):
+    # TensorRT keeps the first logger it was given (NVIDIA/TensorRT #1475); the stand-in does the same.
+    trt = make_standin("10.3")
+    spec = BuildSpec(onnx_path=model_files["fp32"], precision="fp16", input_shapes=SHAPES)
+    build_engine(spec, trt=trt)
+    trt.standin_state.fail_build = "Could not find any implementation for node /model.0/conv/Conv"
+    with pytest.raises(BuildError, match="Could not find any implementation for node /model.0/conv/Conv"):
+        build_engine(spec, trt=trt)
+    given = [args[0] for call, args in trt.calls if call in ("Builder()", "Runtime()")]
+    given += [args[1] for call, args in trt.calls if call == "OnnxParser()"]
+    assert len(given) == 5 and len({id(logger) for logger in given}) == 1  # 2 builders, 2 parsers, 1 runtime
+    trt.standin_state.fail_build = "second failure"
+    with pytest.raises(BuildError) as info:
+        build_engine(spec, trt=trt)
+    assert "Could not find" not in str(info.value)  # only this build's errors are quoted
+
+
+def test_corrupt_timing_cache_starts_a_new_one(model_files, tmp_path):
+    cache_file = tmp_path / "timing.cache"
+    cache_file.write_bytes(b"corrupt: half-written by a killed build")
+    trt = make_standin("10.3")
+    build_engine(BuildSpec(onnx_path=model_files["fp32"], precision="fp16", input_shapes=SHAPES,
+                           timing_cache=cache_file), trt=trt)
+    assert _calls(trt, "IBuilderConfig.create_timing_cache")[-1] == (b"",)
+    assert cache_file.read_bytes() == b"+tactics"
+
+
+class _Engine:
+    device_memory_size = 4096  # TensorRT 10.0's ICudaEngine: no device_memory_size_v2 yet
+
+
+@pytest.mark.parametrize("version", ["8.6.2.3", "10.0.1.6"])
+def test_device_memory_size_before_10_1_uses_the_old_property(version):
+    class Trt:
+        __version__ = version
+
+    assert trt_shim.device_memory_size(Trt(), _Engine()) == 4096
+    with pytest.raises(BuildError, match=f"device_memory_size_v2 is not available in TensorRT {version}"):
+        trt_shim._device_memory_v2(Trt(), _Engine())
+
+
+@pytest.mark.parametrize("version", WEAK_ERAS)
+def test_float_layers_get_fp16_and_obey_precision_constraints(version, model_files):
+    trt = make_standin(version)
+    result = build_engine(BuildSpec(onnx_path=model_files["fp32"], precision="int8", input_shapes=SHAPES,
+                                    calib_cache=model_files["cache"], float_layers=("/model.1/conv/Conv", "/gone")), trt=trt)
+    assert _calls(trt, "ILayer.precision=") == [(trt.DataType.HALF,)]  # only the layer that exists
+    assert "OBEY_PRECISION_CONSTRAINTS" in _flags(trt)
+    assert result.settings["float_layers"] == ["/model.1/conv/Conv"]
+
+
+def test_float_layers_are_left_alone_in_strongly_typed_builds(model_files):
+    trt = make_standin("11.1")
+    build_engine(BuildSpec(onnx_path=model_files["qdq"], precision="int8", input_shapes=SHAPES,
+                           float_layers=("/model.1/conv/Conv",)), trt=trt)
+    assert not [c for c, _ in trt.calls if c == "ILayer.precision="]

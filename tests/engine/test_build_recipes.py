@@ -35,9 +35,11 @@ def test_int8_dla_recipe_per_weakly_typed_era(trt, workspace, opt_level):
     assert a[1:3] == ["--onnx=artifacts/m.onnx", f"--saveEngine={r['engine_file']}"]
     assert {"--fp16", "--int8", "--calib=artifacts/c.cache", "--useDLACore=0", "--allowGPUFallback", workspace,
             "--profilingVerbosity=detailed", f"--exportLayerInfo={r['layer_info_file']}",
-            "--shapes=images:1x3x320x320", f"--timingCacheFile={r['timing_cache_file']}"} <= set(a)
+            f"--timingCacheFile={r['timing_cache_file']}"} <= set(a)
     assert ("--builderOptimizationLevel=3" in a) == opt_level
-    assert ("--layerDeviceTypes=/model.23/Concat:GPU" in a) == trt.startswith("10.")
+    # --layerDeviceTypes exists in trtexec from 8.6 (sampleOptions.cpp); 8.5 says the pins are not applied
+    assert ("--layerDeviceTypes=/model.23/Concat:GPU" in a) == (trt != "8.5")
+    assert any("--layerDeviceTypes" in n and "NOT apply" in n for n in r["notes"]) == (trt == "8.5")
     assert "--stronglyTyped" not in a
     assert r["engine_file"].endswith("_dla0.engine") and f"_trt{trt}_" in r["engine_file"]
     assert r["supported_by_edgeinfer_build"] and r["api_era"] == "named-io"
@@ -129,3 +131,45 @@ def test_reads_the_placement_plan_format():
     assert r["dla_core"] == 1 and r["gpu_layers"] == ["/head/Concat"]
     r = recipe("10.3", placement={"decision": "gpu", "dla_core": 0, "nodes": nodes})
     assert r["dla_core"] is None and r["gpu_layers"] == [] and "--useDLACore=0" not in args(r)
+
+
+@pytest.mark.parametrize("trt", ["8.5", "8.6", "10.3", "10.16", "11.1", "11.4.1"])
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_static_model_gets_no_shape_flags(trt, precision):
+    # trtexec: "Static model does not take explicit shapes" (samples/common/sampleEngines.cpp 8.5-10.x)
+    a = args(recipe(trt, precision=precision, jetpack="7.2.2" if trt.startswith("11") else "6.2"))
+    assert not [x for x in a if x.startswith(("--shapes", "--minShapes", "--optShapes", "--maxShapes"))]
+
+
+def test_dynamic_inputs_get_a_build_profile_at_the_keyed_shape():
+    r = recipe("10.3", placement={}, precision="fp16", dynamic_inputs=["images", "not_an_input"])
+    a = args(r)
+    assert r["dynamic_inputs"] == ["images"]
+    assert {"--minShapes=images:1x3x320x320", "--optShapes=images:1x3x320x320", "--maxShapes=images:1x3x320x320"} <= set(a)
+    assert not [x for x in a if x.startswith("--shapes")]
+
+
+FLOAT = ["/model.0/conv/Conv", "/model.22/cv3.2/cv3.2.2/Conv"]
+
+
+@pytest.mark.parametrize("trt", ["8.5", "8.6", "10.3"])
+def test_float_layers_are_pinned_to_fp16_in_weakly_typed_int8(trt):
+    r = recipe(trt, float_layers=reversed(FLOAT))
+    a = args(r)
+    assert r["float_layers"] == FLOAT
+    assert f"--layerPrecisions={FLOAT[0]}:fp16,{FLOAT[1]}:fp16" in a and "--precisionConstraints=obey" in a
+
+
+@pytest.mark.parametrize("trt, precision, kw", [("10.3", "fp16", {}), ("11.1", "int8", {}),
+                                                 ("10.3", "int8", {"strongly_typed": True, "placement": {}})])
+def test_float_layers_need_no_pin_where_precision_lives_elsewhere(trt, precision, kw):
+    # fp16 has no INT8 to avoid; strongly typed networks take precision from the Q/DQ ONNX and
+    # trtexec 11 has no --layerPrecisions at all
+    r = recipe(trt, precision=precision, float_layers=FLOAT, jetpack="7.2.2" if trt.startswith("11") else "6.2", **kw)
+    assert r["float_layers"] == [] and not [x for x in args(r) if x.startswith(("--layerPrecisions", "--precisionC"))]
+
+
+def test_recipe_says_how_to_record_a_hand_built_engine():
+    r = recipe("10.3")
+    assert r["import_command"] == f"edgeinfer build BUNDLE --device agx-orin-64gb --import {r['engine_file']}"
+    assert r["engine_file"].startswith("engines/")

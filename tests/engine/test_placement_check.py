@@ -40,3 +40,26 @@ def test_plan_devices_in_capitals_and_folded_nodes():
     result = compare_placement(plan, {"/c1": "gpu", "/out": "gpu"})
     assert result["differences"] == [{"node": "/c1", "planned": "dla", "actual": "gpu"}]
     assert result["not_reported"] == [] and result["planned"] == {"dla": 1, "gpu": 1}
+
+
+# Inspector JSON as TensorRT prints it (DETAILED verbosity): TensorRT developer guide, "Engine Inspector".
+_CONV_INT8 = {"Name": "node_of_gpu_0/res4_0_branch2a_1 + node_of_gpu_0/res4_0_branch2a_bn_1", "LayerType": "CaskConvolution",
+              "Outputs": [{"Name": "gpu_0/res4_0_branch2a_bn_2", "Location": "Device", "Dimensions": [16, 256, 28, 28],
+                           "Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format."}]}
+_CONV_FP16 = {"Name": "/model.22/cv3.0/cv3.0.2/Conv", "LayerType": "CaskConvolution",
+              "Outputs": [{"Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}]}
+_HEAD_FP32 = {"Name": "/model.22/Sigmoid", "LayerType": "PointWiseV2", "Outputs": [{"Format/Datatype": "Row major linear FP32"}]}
+_REFORMAT = {"Name": "Reformatting CopyNode for Input Tensor 0 to /model.0/conv/Conv", "LayerType": "Reformat",
+             "Outputs": [{"Format/Datatype": "Row major linear FP16 format"}]}
+
+
+def test_per_layer_precision_and_int8_share_from_the_inspector():
+    from edgeinfer.engine.placement_check import int8_share, summarize_layers
+
+    layers = summarize_layers({"Layers": [_CONV_INT8, _CONV_FP16, _HEAD_FP32, _REFORMAT]}, dla_core=None)
+    assert [(x["precision"], x["device"]) for x in layers] == [("int8", "gpu"), ("fp16", "gpu"), ("fp32", "gpu"),
+                                                               ("fp16", "reformat")]
+    assert int8_share(layers) == {"int8": 1, "compute": 2, "unknown": 0, "share": 0.5}
+    # LAYER_NAMES_ONLY verbosity gives bare names: nothing is known, nothing is claimed
+    bare = summarize_layers({"Layers": ["/model.0/conv/Conv"]}, dla_core=None)
+    assert bare[0]["precision"] == "unknown" and int8_share(bare)["share"] == 0.0

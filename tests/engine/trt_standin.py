@@ -98,6 +98,15 @@ class _State:
         self.dla_cores = dla_cores
         self.build_delay = build_delay
         self.build_log = build_log
+        self.logger: Any = None  # TensorRT keeps ONE logger pointer: the first one given wins
+
+
+def _keep_first_logger(state: _State, logger: Any) -> Any:
+    """Like TensorRT: while a logger is registered, a different one passed later is ignored
+    (NVIDIA/TensorRT #1475: 'TensorRT maintains only a single logger pointer')."""
+    if state.logger is None:
+        state.logger = logger
+    return state.logger
 
 
 def _make_class(name: str, members: List[str], state: _State, behaviours: Dict[str, Callable[..., Any]],
@@ -203,7 +212,7 @@ def _behaviours(trt: Any, state: _State) -> Dict[str, Dict[str, Callable[..., An
         if not network._props.get("_parsed"):
             return None
         if state.fail_build:
-            self._props["_logger"].log(trt.ILogger.ERROR, state.fail_build)
+            state.logger.log(trt.ILogger.ERROR, state.fail_build)
             return None
         if state.build_delay:
             time.sleep(state.build_delay)
@@ -241,6 +250,12 @@ def _behaviours(trt: Any, state: _State) -> Dict[str, Dict[str, Callable[..., An
     def config_set_device_type(self: Any, layer: Any, device: Any) -> None:
         self._props.setdefault("_device_types", {})[layer.name] = device.name
 
+    def create_timing_cache(self: Any, data: bytes) -> Any:
+        if bytes(data).startswith(b"corrupt"):  # TensorRT logs an error and hands back no cache
+            state.logger.log(trt.ILogger.ERROR, "Failed to deserialize the timing cache")
+            return None
+        return new("ITimingCache", _data=bytes(data))
+
     def get_timing_cache(self: Any) -> Any:
         return self._props.get("_timing_cache")
 
@@ -268,7 +283,8 @@ def _behaviours(trt: Any, state: _State) -> Dict[str, Dict[str, Callable[..., An
         "Logger": {"__init__": lambda self, *a: None},
         "ILogger": {},
         "Builder": {
-            "__init__": lambda self, logger: self._props.update(num_DLA_cores=state.dla_cores, _logger=logger),
+            "__init__": lambda self, logger: self._props.update(num_DLA_cores=state.dla_cores,
+                                                                _logger=_keep_first_logger(state, logger)),
             "create_network": builder_create_network,
             "create_builder_config": lambda self: new("IBuilderConfig"),
             "create_optimization_profile": lambda self: new("IOptimizationProfile"),
@@ -286,7 +302,7 @@ def _behaviours(trt: Any, state: _State) -> Dict[str, Dict[str, Callable[..., An
         "IBuilderConfig": {
             "set_flag": config_set_flag,
             "set_memory_pool_limit": lambda self, pool, size: self._props.setdefault("_pools", {}).update({pool.name: size}),
-            "create_timing_cache": lambda self, data: new("ITimingCache", _data=bytes(data)),
+            "create_timing_cache": create_timing_cache,
             "set_timing_cache": set_timing_cache,
             "get_timing_cache": get_timing_cache,
             "add_optimization_profile": lambda self, profile: 0,
@@ -294,7 +310,8 @@ def _behaviours(trt: Any, state: _State) -> Dict[str, Dict[str, Callable[..., An
         },
         "IOptimizationProfile": {"set_shape": lambda self, name, mn, opt, mx: None},
         "ITimingCache": {"serialize": lambda self: _HostMemory(self._props["_data"] + b"+tactics")},
-        "Runtime": {"__init__": lambda self, logger: None, "deserialize_cuda_engine": deserialize},
+        "Runtime": {"__init__": lambda self, logger: _keep_first_logger(state, logger) and None,
+                    "deserialize_cuda_engine": deserialize},
         "ICudaEngine": {
             "create_engine_inspector": lambda self: new("EngineInspector", _plan=self._props["_plan"]),
             "get_tensor_name": lambda self, i: engine_io_names(self)[i][0],

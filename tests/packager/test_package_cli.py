@@ -50,6 +50,15 @@ def test_package_int8_two_devices_one_bundle(int8_bundle):
         assert header.startswith("TRT-") and header.endswith(f"-{algorithm}")
         assert entry.calibration["images"] == 16 and len(entry.calibration["data_sha256"]) == 64
         assert all(r["trtexec"].startswith("/usr/src/tensorrt/bin/trtexec --onnx=") for r in entry.recipes.values())
+        # a static model: trtexec refuses --shapes for it (issue 11 §2.2)
+        assert not any("--shapes=" in r["trtexec"] for r in entry.recipes.values())
+        # layers the accuracy gate kept in float are pinned to FP16 by every weakly typed INT8 recipe
+        kept = sorted(entry.accuracy.get("excluded_layers") or [])
+        for r in entry.recipes.values():
+            weak = r["network"] != "strongly-typed" and int(r["tensorrt"].split(".")[0]) <= 10
+            assert r["float_layers"] == (kept if weak else [])
+            assert ("--precisionConstraints=obey" in r["trtexec"]) == bool(weak and kept)
+    assert (bundle.root / "engines" / "README.txt").is_file()  # the recipes' --saveEngine=engines/... folder
     stored = [p for p in (bundle.root / "artifacts").iterdir()]
     assert len(stored) == 4  # onnx + qdq shared, one cache per TensorRT version
     # entropy (TensorRT's DLA calibrator) only when a device runs on the DLA, else minmax

@@ -66,6 +66,14 @@ def _resize(scale, mode, ctm="asymmetric", nearest="floor"):
         inits=[("sc", np.array([1, 1, scale, scale], np.float32))])
 
 
+def _resize_sizes(out_hw):
+    return dict(
+        nodes=[helper.make_node("Resize", ["x", "", "", "sz"], ["y"], name="n", mode="nearest",
+                                coordinate_transformation_mode="asymmetric", nearest_mode="floor")],
+        inputs=[("x", [1, 8, 16, 16])], outputs=[("y", None)],
+        inits=[("sz", np.array([1, 8, out_hw, out_hw], np.int64))])
+
+
 def _matmul(const_b):
     if const_b:
         return dict(nodes=[helper.make_node("MatMul", ["x", "b"], ["y"], name="n")], inputs=[("x", [1, 8, 16, 16])],
@@ -79,9 +87,9 @@ def _gather():
                 outputs=[("y", None)], inits=[("i", np.array([0, 2], np.int64))])
 
 
-def _deconv(pad):
+def _deconv(pad, stride=2):
     return dict(nodes=[helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="n", kernel_shape=[2, 2],
-                                        strides=[2, 2], pads=[pad] * 4)],
+                                        strides=[stride, stride], pads=[pad] * 4)],
                 inputs=[("x", [1, 8, 16, 16])], outputs=[("y", None)], inits=[("w", _w(8, 8, 2))])
 
 
@@ -93,6 +101,8 @@ CASES = [
     ("conv pad >= kernel", _conv(3, pad=3), "orin-nx-16gb", "conv-padding"),
     ("deconv pad 0 ok", _deconv(0), "orin-nx-16gb", None),
     ("deconv pad 1", _deconv(1), "orin-nx-16gb", "deconv-pad-groups"),
+    ("deconv stride 16 ok (not conv's 8)", _deconv(0, stride=16), "orin-nx-16gb", None),
+    ("deconv stride 33", _deconv(0, stride=33), "orin-nx-16gb", "deconv-stride"),
     ("relu", _unary("Relu"), "orin-nx-16gb", None),
     ("exp not native", _unary("Exp"), "orin-nx-16gb", "native-op"),
     ("leaky relu orin ok", _unary("LeakyRelu", alpha=0.1), "orin-nx-16gb", None),
@@ -101,6 +111,16 @@ CASES = [
     ("maxpool window 9", _unary("MaxPool", kernel_shape=[9, 9], strides=[1, 1]), "orin-nx-16gb", "pool-window"),
     ("avgpool stride 17", _unary("AveragePool", shape=(1, 8, 64, 64), kernel_shape=[2, 2], strides=[17, 17]),
      "orin-nx-16gb", "pool-window"),
+    ("maxpool pad 7 ok", _unary("MaxPool", shape=(1, 8, 64, 64), kernel_shape=[8, 8], strides=[1, 1], pads=[7] * 4),
+     "orin-nx-16gb", None),
+    ("maxpool pad 8", _unary("MaxPool", shape=(1, 8, 64, 64), kernel_shape=[8, 8], strides=[1, 1], pads=[8] * 4),
+     "orin-nx-16gb", "pool-padding"),
+    ("avgpool exclusive pad orin ok", _unary("AveragePool", kernel_shape=[3, 3], strides=[1, 1], pads=[1] * 4),
+     "orin-nx-16gb", None),
+    ("avgpool exclusive pad xavier", _unary("AveragePool", kernel_shape=[3, 3], strides=[1, 1], pads=[1] * 4),
+     "xavier-nx", "avgpool-inclusive-xavier"),
+    ("avgpool inclusive pad xavier ok", _unary("AveragePool", kernel_shape=[3, 3], strides=[1, 1], pads=[1] * 4,
+                                               count_include_pad=1), "xavier-nx", None),
     ("global avg pool", _unary("GlobalAveragePool"), "orin-nx-16gb", "global-avg-pool"),
     ("add", _binary("Add"), "orin-nx-16gb", None),
     ("div on 10.3", _binary("Div"), "orin-nx-16gb", "div"),
@@ -116,7 +136,10 @@ CASES = [
     ("resize linear x5", _resize(5, "linear", ctm="half_pixel"), "orin-nx-16gb", "resize"),
     ("resize linear x2 ok", _resize(2, "linear", ctm="half_pixel"), "orin-nx-16gb", None),
     ("resize nearest x1.5", _resize(1.5, "nearest"), "orin-nx-16gb", "resize"),
+    ("resize by sizes", _resize_sizes(32), "orin-nx-16gb", "resize-sizes"),
     ("softmax channel ok", _unary("Softmax", axis=1), "orin-nx-16gb", None),
+    ("softmax channel xavier", _unary("Softmax", axis=1), "xavier-nx", "softmax-xavier"),
+    ("relu xavier ok", _unary("Relu"), "xavier-nx", None),
     ("softmax on 2-D", _unary("Softmax", shape=(1, 16), axis=1), "orin-nx-16gb", "softmax-axis"),
     ("matmul const ok", _matmul(True), "orin-nx-16gb", None),
     ("matmul runtime", _matmul(False), "orin-nx-16gb", "matmul-const"),
@@ -132,7 +155,7 @@ def test_rule_table(tmp_path, spec, device, expected):
     assert node.rule == expected, node.reason
     assert node.dla_capable == (expected is None)
     if expected is not None:
-        assert node.source and "facts" in node.source
+        assert node.source and "facts" not in node.source  # a public source, not a private notes file
         assert plan.decision == "gpu"  # nothing left for the DLA: auto keeps the GPU
 
 

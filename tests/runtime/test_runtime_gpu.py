@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from edgeinfer._deps import is_available
+from edgeinfer.errors import BackendError
 from edgeinfer.model.info import PreprocessSpec
 from edgeinfer.runtime.device_runner import DeviceRunner, IoTensor
 from edgeinfer.runtime.preprocess import Preprocessor
@@ -136,6 +137,49 @@ def test_cuda_graph_replays_with_new_inputs(cuda):
     # the first call enqueues once for TensorRT-style lazy set-up, then captures; replays skip Python launches
     assert ctx.calls == 2
     runner.close()
+
+
+class CaptureBreakingContext(KernelContext):
+    """An engine with work that is illegal under stream capture: it synchronizes its stream before
+    the kernel (legal outside a capture, invalidates one). Like TensorRT, it reports the failure by
+    returning False from execute_async_v3."""
+
+    def execute_async_v3(self, stream_handle):
+        try:
+            self.cuda.synchronize(self.stream)
+        except BackendError:
+            self.calls += 1
+            return False
+        return super().execute_async_v3(stream_handle)
+
+
+def test_failed_capture_runs_without_a_graph(cuda):
+    # trtexec's handling (samples/common/sampleInference.cpp): end the capture, clear the error,
+    # warn, run uncaptured. On a real GPU: the stream must really leave capture mode and stay usable.
+    n = 1 << 16
+    io = [IoTensor("in", True, (n,), "float32"), IoTensor("out", False, (n,), "float32")]
+    ctx = CaptureBreakingContext(cuda, n)
+    runner = DeviceRunner(cuda, io, ctx, cuda_graph=True)
+    ctx.stream = runner.stream
+    rng = np.random.default_rng()
+    for _ in range(3):
+        x = rng.standard_normal(n).astype(np.float32)
+        runner.host("in")[:] = x
+        runner.host("out")[:] = np.nan
+        np.testing.assert_allclose(runner.run()["out"], x * 2 + 1, rtol=1e-4, atol=1e-4)
+    assert not runner.cuda_graph and runner.graph_failure
+    runner.close()
+
+
+def test_gpu_preprocess_kernel_that_does_not_compile_falls_back_to_cpu(cuda, monkeypatch, caplog):
+    # the real compiler (NVRTC / nvcc through pycuda) rejects the kernel: load() must not fail
+    from edgeinfer.runtime import gpu_preprocess
+
+    monkeypatch.setattr(gpu_preprocess, "KERNEL_SOURCE", gpu_preprocess.KERNEL_SOURCE.replace("rintf(", "no_such_fn("))
+    assert gpu_preprocess.make_gpu_preprocessor(PreprocessSpec(), (64, 64), cuda=cuda) is None
+    assert any("pre-processing on the CPU" in r.getMessage() for r in caplog.records)
+    with pytest.raises(BackendError, match="compile"):
+        gpu_preprocess.make_gpu_preprocessor(PreprocessSpec(), (64, 64), cuda=cuda, required=True)
 
 
 SHAPES = [((1080, 1920), (640, 640), False), ((480, 640), (320, 320), False), ((100, 75), (320, 320), False),

@@ -148,6 +148,16 @@ class CudaApi(ABC):
     @abstractmethod
     def graph_launch(self, graph: Any, stream: Any) -> None: ...
 
+    def end_capture_on_error(self, stream: Any) -> None:
+        """End a capture whose recorded work failed: drop what was captured, leave ``stream``
+        usable and clear the CUDA error, as trtexec does (TrtCudaGraph::endCaptureOnError in
+        NVIDIA/TensorRT samples/common/sampleDevice.h). Never raises. Bindings override this
+        to also reset the runtime's last error; this fallback only ends the capture."""
+        try:
+            self.destroy(self.end_capture(stream))
+        except Exception:  # noqa: BLE001 - an invalidated capture ends with an error by design
+            pass
+
     @abstractmethod
     def destroy(self, obj: Any) -> None:
         """Free a stream, event or graph made by this API (idempotent per object)."""

@@ -200,6 +200,15 @@ class CudaPython(CudaApi):
     def graph_launch(self, graph: Any, stream: Any) -> None:
         self._ok(self.rt.cudaGraphLaunch(graph["exec"], stream), "cudaGraphLaunch")
 
+    def end_capture_on_error(self, stream: Any) -> None:
+        # trtexec's endCaptureOnError: an invalidated capture returns an error and no graph; a capture
+        # TensorRT itself failed in returns a graph that must not be used. Then clear the error.
+        with self.activate():
+            result = self.rt.cudaStreamEndCapture(stream)
+            if int(result[0]) == 0 and result[1] is not None and int(result[1]) != 0:
+                self.rt.cudaGraphDestroy(result[1])
+            self.rt.cudaGetLastError()
+
     def destroy(self, obj: Any) -> None:
         if obj is None:
             return

@@ -177,6 +177,20 @@ class PyCuda(CudaApi):
                      lib.cuGraphInstantiateWithFlags(ctypes.byref(exec_graph), graph, ctypes.c_ulonglong(0)))
         return {"graph": graph, "exec": exec_graph}
 
+    def end_capture_on_error(self, stream: Any) -> None:
+        # trtexec's endCaptureOnError (samples/common/sampleDevice.h): end the capture, drop any graph,
+        # then reset the runtime's last error, which TensorRT (a runtime-API user) would trip over next.
+        lib, graph = self._driver(), ctypes.c_void_p()
+        with self.activate():
+            if lib.cuStreamEndCapture(ctypes.c_void_p(int(stream.handle)), ctypes.byref(graph)) == 0 and graph.value:
+                lib.cuGraphDestroy(graph)
+        path = ctypes.util.find_library("cudart")
+        if path:
+            try:
+                ctypes.CDLL(path).cudaGetLastError()
+            except (OSError, AttributeError):
+                pass
+
     def graph_launch(self, graph: Any, stream: Any) -> None:
         with self.activate():
             self._cu("cuGraphLaunch", self._driver().cuGraphLaunch(graph["exec"], ctypes.c_void_p(int(stream.handle))))
