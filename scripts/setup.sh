@@ -15,6 +15,6 @@ if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
   echo "[setup] installing torch 2.14.1 + torchvision 0.29.1"
   .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 fi
-echo "[setup] installing edgeinfer[host,runtime,mqtt,dev]"
-.venv/bin/python -m pip install -q -e ".[host,runtime,mqtt,dev]"
+echo "[setup] installing edgeinfer[host,export,runtime,mqtt,dev]"
+.venv/bin/python -m pip install -q -e ".[host,export,runtime,mqtt,dev]"
 echo "[setup] done: $(.venv/bin/edgeinfer --version)"
