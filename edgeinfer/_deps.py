@@ -59,6 +59,11 @@ _DEPS: Dict[str, _Dep] = {
     "paho.mqtt": _Dep("paho-mqtt", "mqtt", purpose="MQTT uplink"),
     "jtop": _Dep("jetson-stats", "jetson", jetson="sudo pip3 install jetson-stats && sudo jtop --install-service", purpose="Jetson telemetry"),
     "matplotlib": _Dep("matplotlib", "dev", purpose="benchmark plots"),
+    "gi": _Dep(
+        "PyGObject<3.51", None,
+        jetson="sudo apt install python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 (JetPack's Python has them)",
+        purpose="GStreamer through PyGObject (appsink sources, RTSP server output, H.264 files)",
+    ),
 }
 
 

@@ -17,4 +17,14 @@ if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
 fi
 echo "[setup] installing edgeinfer[host,export,runtime,mqtt,dev]"
 .venv/bin/python -m pip install -q -e ".[host,export,runtime,mqtt,dev]"
+# PyGObject (GStreamer appsink sources, RTSP server output, H.264 files) builds from source against
+# the system's gobject-introspection; 3.51+ needs girepository-2.0, newer than Debian 12 and JetPack have.
+if pkg-config --exists gobject-introspection-1.0 cairo 2>/dev/null; then
+  if ! .venv/bin/python -c "import gi" 2>/dev/null; then
+    echo "[setup] installing PyGObject (GStreamer through PyGObject)"
+    .venv/bin/python -m pip install -q "PyGObject<3.51"
+  fi
+else
+  echo "[setup] skipping PyGObject: needs libgirepository1.0-dev and libcairo2-dev (see .ci/run)"
+fi
 echo "[setup] done: $(.venv/bin/edgeinfer --version)"
