@@ -42,8 +42,8 @@ _DEPS: Dict[str, _Dep] = {
     "onnx": _Dep("onnx", "host", purpose="ONNX model handling"),
     "onnxruntime": _Dep("onnxruntime", "runtime", purpose="ONNX Runtime inference"),
     "onnxslim": _Dep("onnxslim", "host", purpose="ONNX graph simplification"),
-    "torch": _Dep("torch", "host", purpose="Ultralytics .pt export"),
-    "ultralytics": _Dep("ultralytics", "host", purpose="Ultralytics .pt export"),
+    "torch": _Dep("torch", "export", purpose="Ultralytics .pt export"),
+    "ultralytics": _Dep("ultralytics", "export", purpose="Ultralytics .pt export"),
     "tensorrt": _Dep(
         "tensorrt", None,
         jetson="TensorRT comes with JetPack: sudo apt install python3-libnvinfer (it is preinstalled on JetPack images)",
@@ -59,6 +59,11 @@ _DEPS: Dict[str, _Dep] = {
     "paho.mqtt": _Dep("paho-mqtt", "mqtt", purpose="MQTT uplink"),
     "jtop": _Dep("jetson-stats", "jetson", jetson="sudo pip3 install jetson-stats && sudo jtop --install-service", purpose="Jetson telemetry"),
     "matplotlib": _Dep("matplotlib", "dev", purpose="benchmark plots"),
+    "gi": _Dep(
+        "PyGObject<3.51", None,
+        jetson="sudo apt install python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 (JetPack's Python has them)",
+        purpose="GStreamer through PyGObject (appsink sources, RTSP server output, H.264 files)",
+    ),
 }
 
 
@@ -77,6 +82,10 @@ def install_hint(module: str) -> str:
     if module == "tensorrt":
         return ("TensorRT is only available on a Jetson (JetPack) or an NVIDIA GPU host with TensorRT "
                 "installed; on a plain host use the ONNX Runtime backend or build engines on the device")
+    if dep.extra == "export":
+        # pip's default torch on Linux x86 is the multi-GB CUDA build; a host without a GPU wants the CPU wheels.
+        return ("pip install 'edgeinfer[export]' (no NVIDIA GPU here? install the CPU-only torch first: "
+                "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu)")
     if dep.extra:
         return f"pip install 'edgeinfer[{dep.extra}]'"
     return f"pip install {dep.pip}"

@@ -32,6 +32,7 @@ from .uri import SourceSpec, describe_target
 
 log = logging.getLogger(__name__)
 
+BOUNDED_RUN_ATTEMPTS = 5  # connection attempts before a --max-frames run gives up on a source that never delivered
 STATES = ("idle", "connecting", "connected", "lost", "reconnecting", "ended", "failed", "stopped")
 
 
@@ -133,7 +134,6 @@ class CaptureWorker:
             if self.state != "connected" or self._stop.is_set():
                 return
             self._set_state("lost", f"no frame for {self._policy.timeout_s:.1f} s")
-            self.reconnects.add()
             self._spawn(resumed=True)
 
     # -- thread body -------------------------------------------------------------------------
@@ -175,8 +175,10 @@ class CaptureWorker:
             first = False
             if reader is None:
                 attempt += 1
-                if self._policy.max_attempts is not None and attempt >= self._policy.max_attempts:
-                    raise SourceError(f"source {self.source_id} did not come back after {attempt} attempts",
+                limit = self._attempt_limit()
+                if limit is not None and attempt >= limit:
+                    what = "could not be opened" if self.frames == 0 else "did not come back"
+                    raise SourceError(f"source {self.source_id} ({describe_target(self.spec)}) {what} after {attempt} attempts",
                                       hint="check the camera/stream, or raise ReconnectPolicy.max_attempts")
                 self._backoff(gen, attempt)
                 continue
@@ -194,10 +196,22 @@ class CaptureWorker:
                 if not self._current(gen):
                     return  # the monitor already declared it lost and started a fresh thread
                 self._set_state("lost", f"no frame for {self._policy.timeout_s:.1f} s")
-                self.reconnects.add()
             self._backoff(gen, attempt)
 
+    def _attempt_limit(self) -> Optional[int]:
+        """The policy's limit; a bounded run (``max_frames``) whose source never delivered gives up too.
+
+        Otherwise ``--max-frames`` on an unplugged camera would retry forever, since no frame ever counts.
+        """
+        if self._policy.max_attempts is not None:
+            return self._policy.max_attempts
+        if self._max_frames is not None and self.frames == 0:
+            return BOUNDED_RUN_ATTEMPTS
+        return None
+
     def _connect(self, gen: int, first: bool, attempt: int) -> Optional[FrameReader]:
+        if not first:
+            self.reconnects.add()  # every attempt after the first counts, successful or not
         self._set_state("connecting" if first else "reconnecting", attempt=attempt)
         self.last_activity = time.perf_counter()
         try:
@@ -259,6 +273,7 @@ class CaptureWorker:
                     scratch = frame
                     self.pool_drops.add()
                     continue
+            ref.name = getattr(reader, "current_name", "")
             self._publish(ref, t1)
         return "stop"
 

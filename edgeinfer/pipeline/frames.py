@@ -26,7 +26,8 @@ from ..errors import InternalError
 class FrameRef:
     """One slot of a :class:`FramePool`: a buffer plus a reference count and frame metadata."""
 
-    __slots__ = ("array", "_pool", "_count", "_lock", "source_id", "index", "capture_ts", "capture_mono", "seq")
+    __slots__ = ("array", "_pool", "_count", "_lock", "source_id", "index", "capture_ts", "capture_mono", "seq",
+                 "name")
 
     def __init__(self, pool: "FramePool", array: np.ndarray) -> None:
         self.array = array
@@ -38,6 +39,7 @@ class FrameRef:
         self.capture_ts = 0.0  # wall clock (time.time) when the frame was read
         self.capture_mono = 0.0  # monotonic (time.perf_counter) for latency
         self.seq = -1  # per-source dispatch sequence, used to re-order results
+        self.name = ""  # what the source calls this frame (an image's file name), or ""
 
     @property
     def refcount(self) -> int:

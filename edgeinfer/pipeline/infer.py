@@ -164,7 +164,8 @@ class InferWorker:
         wall = time.time()
         items = [
             (FrameResult(ref.source_id, ref.index, ref.capture_ts, out, result_ts=wall,
-                         latency_ms=(done - ref.capture_mono) * 1000.0, batch_size=len(batch), instance=self.name), ref)
+                         latency_ms=(done - ref.capture_mono) * 1000.0, batch_size=len(batch), instance=self.name,
+                         frame_name=ref.name), ref)
             for ref, out in zip(batch, outputs)
         ]
         self._collector.collect(items)

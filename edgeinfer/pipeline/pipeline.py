@@ -38,7 +38,7 @@ class Pipeline:
             or a bundle/ONNX path (loaded with ``edgeinfer.load``; see ``instances``).
         sources: URIs (video file, image folder/glob, ``v4l2:///dev/video0`` or an index, ``csi://0``,
             ``rtsp://…``, ``gst://…``), or a dict source id → URI.
-        sink: ``display://0``, ``file://out.mp4``, ``null://``, a callable ``fn(result, frame)``, or a list.
+        sink: ``display://0``, ``file://out.mp4``, ``rtsp://@:8554/live``, ``images://DIR``, ``null://``, a callable ``fn(result, frame)``, or a list.
         uplink: an ``Uplink`` (anything with ``put``) or its URL (then created with ``uplink_spool``).
         on_result: callback style; called with each FrameResult in order, in a delivery thread.
         batch / max_delay_ms: dynamic micro-batching (Triton semantics).

@@ -35,6 +35,7 @@ class FrameResult:
     batch_size: int = 1
     instance: str = ""  # which engine instance produced it ("gpu", "dla0", "ort#1", ...)
     frame: Optional[np.ndarray] = None
+    frame_name: str = ""  # the image file name for image-folder sources, else ""
 
     def to_record(self) -> Dict[str, Any]:
         """The uplink record: detections.to_dict() plus source id, frame index and timestamps."""
@@ -52,6 +53,8 @@ class FrameResult:
             "result_ts": round(float(self.result_ts), 6),
             "latency_ms": round(float(self.latency_ms), 3),
         })
+        if self.frame_name:
+            record["frame_name"] = self.frame_name
         return record
 
 

@@ -157,8 +157,76 @@ class FileSink(Sink):
         self._writers.clear()
 
 
+class ImageFolderSink(Sink):
+    """``images://out_dir``: one JPEG (or ``?ext=png``) per annotated frame.
+
+    Named after the input image for image-folder sources, else ``<source>_<frame index>``; each
+    file is written under a temporary name and renamed, so a reader never sees half a picture.
+    """
+
+    name = "images"
+
+    def __init__(self, folder: str, *, ext: str = "jpg") -> None:
+        ext = ext.lower().lstrip(".")
+        if ext not in ("jpg", "jpeg", "png", "bmp", "webp"):
+            raise SinkError(f"unsupported image format {ext!r} for the image sink", hint="use ?ext=jpg or ?ext=png")
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(f"cannot create output folder {folder!r}: {exc.strerror}",
+                            hint="pick a writable folder") from None
+        self._cv2 = require("cv2", feature="image writing")
+        self._folder = folder
+        self._ext = ext
+        self.frames = 0
+
+    def path_for(self, result: FrameResult) -> str:
+        """Where ``result``'s picture goes."""
+        if result.frame_name:
+            stem = os.path.splitext(result.frame_name)[0]
+            return os.path.join(self._folder, f"{stem}.{self._ext}")
+        return os.path.join(self._folder, f"{result.source_id}_{int(result.frame_index):06d}.{self._ext}")
+
+    def write(self, image: Optional[np.ndarray], result: FrameResult) -> None:
+        final = self.path_for(result)
+        tmp = temp_path_for(final)
+        try:
+            if not self._cv2.imwrite(tmp, image):
+                raise SinkError(f"cannot write {final}", hint="check disk space and permissions")
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self.frames += 1
+
+
+def _file_sink(spec, *, fps: float, multi_source: bool) -> Sink:
+    """``codec=auto`` (default): H.264 through GStreamer where an encoder exists, else OpenCV's mp4v."""
+    folder = os.path.dirname(os.path.abspath(spec.target))
+    if not os.path.isdir(folder):
+        raise SinkError(f"output folder {folder!r} does not exist", hint="create it first or pick another path")
+    codec = spec.options.get("codec", spec.options.get("fourcc", "auto")).lower()
+    is_mp4 = spec.target.lower().endswith((".mp4", ".mkv"))
+    if codec in ("auto", "h264") and is_mp4:
+        from . import gst
+
+        if gst.has_element("nvv4l2h264enc") or gst.has_element("x264enc"):
+            from .sinks_gst import GstFileSink
+
+            return GstFileSink(spec.target, fps=fps, multi_source=multi_source)
+        if codec == "h264":
+            raise SinkError("no H.264 encoder here for file output",
+                            hint=f"{gst.PYGOBJECT_HINT}; plus gstreamer1.0-plugins-ugly (x264enc); or use ?codec=mp4v")
+        log.info("no H.264 encoder through GStreamer here: writing %s as MPEG-4 Part 2 (mp4v)", spec.target)
+    fourcc = "mp4v" if codec in ("auto", "h264") else codec
+    if len(fourcc) != 4:
+        raise SinkError(f"codec {codec!r} is not auto, h264 or a four-character code", hint="use ?codec=mp4v or ?codec=MJPG")
+    return FileSink(spec.target, fps=fps, fourcc=fourcc, multi_source=multi_source)
+
+
 def make_sink(uri_or_callable: Any, *, multi_source: bool = False, on_quit: Optional[Callable[[], None]] = None) -> Sink:
-    """A Sink from a URI (``display://0``, ``file://out.mp4``, ``null://``), a callable or a Sink."""
+    """A Sink from a URI (``display://0``, ``file://out.mp4``, ``rtsp://@:8554/live``, ``images://DIR``,
+    ``null://``), a callable or a Sink."""
     if isinstance(uri_or_callable, Sink):
         return uri_or_callable
     if callable(uri_or_callable):
@@ -172,7 +240,13 @@ def make_sink(uri_or_callable: Any, *, multi_source: bool = False, on_quit: Opti
         fps = float(spec.options.get("fps", 30))
     except ValueError:
         raise SinkError(f"fps={spec.options.get('fps')!r} in {spec.uri!r} is not a number", hint="use e.g. ?fps=30") from None
-    return FileSink(spec.target, fps=fps, fourcc=spec.options.get("fourcc", "mp4v"), multi_source=multi_source)
+    if spec.kind == "images":
+        return ImageFolderSink(spec.target, ext=spec.options.get("ext", "jpg"))
+    if spec.kind == "rtsp":
+        from .sinks_gst import RtspServerSink
+
+        return RtspServerSink(spec.target, fps=fps, multi_source=multi_source)
+    return _file_sink(spec, fps=fps, multi_source=multi_source)
 
 
 class SinkRunner:

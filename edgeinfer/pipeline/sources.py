@@ -94,6 +94,7 @@ class ImageReader(FrameReader):
     def __init__(self, paths: List[str]) -> None:
         self._paths = paths
         self._next = 0
+        self.current_name = ""  # file name of the image last returned (results carry it)
 
     def read(self, out: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         cv2 = require("cv2", feature="image reading")
@@ -104,6 +105,7 @@ class ImageReader(FrameReader):
             if img is None:
                 log.warning("skipping unreadable image %s", path)
                 continue
+            self.current_name = os.path.basename(path)
             if out is not None and out.shape == img.shape:
                 np.copyto(out, img)
                 return out
@@ -125,10 +127,20 @@ def _int_option(spec: SourceSpec, key: str, default: Optional[int]) -> Optional[
         raise SourceError(f"option {key}={value!r} of {spec.uri!r} is not an integer", hint=f"use e.g. {key}=30") from None
 
 
-def _open_gstreamer(pipeline: str, spec: SourceSpec) -> CaptureReader:
+def _open_gstreamer(pipeline: str, spec: SourceSpec, *, timeout_s: float = 5.0) -> FrameReader:
+    """OpenCV's GStreamer backend where OpenCV has it, else PyGObject's appsink, else a clear error.
+
+    ``?backend=pygobject`` forces the PyGObject route (hardware decode whatever OpenCV was built with).
+    """
+    from . import gst
+
     cv2 = require("cv2", feature="video capture")
-    if not opencv_has_gstreamer():
-        raise SourceError(f"{spec.kind}:// sources need OpenCV with GStreamer", hint=GSTREAMER_HINT)
+    use_gi = spec.options.get("backend") == "pygobject" or not opencv_has_gstreamer()
+    if use_gi:
+        if not gst.gst_available():
+            raise SourceError(f"{spec.kind}:// sources need GStreamer: this OpenCV has none and PyGObject is missing",
+                              hint=f"{GSTREAMER_HINT}; or {gst.PYGOBJECT_HINT}")
+        return gst.GstAppsinkReader(pipeline, name=describe_target(spec), timeout_s=timeout_s)
     cap = cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
     if not cap.isOpened():
         raise SourceUnavailable(f"GStreamer pipeline for {describe_target(spec)} did not start: {pipeline}",
@@ -161,6 +173,8 @@ def open_reader(spec: SourceSpec, *, timeout_s: float = 5.0) -> FrameReader:
         return _open_gstreamer(spec.target, spec)
     if spec.kind == "rtsp":
         return _open_rtsp(spec, timeout_s=timeout_s)
+    if spec.kind == "http":
+        return _open_http(spec, timeout_s=timeout_s)
     if spec.kind == "v4l2":
         return _open_v4l2(spec)
     raise SourceError(f"unknown source kind {spec.kind!r}", hint="use a file, images, rtsp://, csi://, v4l2:// or gst://")
@@ -171,10 +185,10 @@ def rtsp_backend(requested: str, *, jetson: bool, has_gstreamer: bool) -> str:
 
     ``requested`` (the URI's ``?backend=``) overrides: ``ffmpeg`` or ``gstreamer``.
     """
-    if requested not in ("", "ffmpeg", "gstreamer"):
-        raise SourceError(f"unknown RTSP backend {requested!r}", hint="use ?backend=ffmpeg or ?backend=gstreamer")
+    if requested not in ("", "ffmpeg", "gstreamer", "pygobject"):
+        raise SourceError(f"unknown RTSP backend {requested!r}", hint="use ?backend=ffmpeg, gstreamer or pygobject")
     if requested:
-        return requested
+        return "gstreamer" if requested == "pygobject" else requested
     return "gstreamer" if jetson and has_gstreamer else "ffmpeg"
 
 
@@ -194,12 +208,24 @@ def _open_rtsp(spec: SourceSpec, *, timeout_s: float) -> CaptureReader:
     return CaptureReader(cap, live=True, name=describe_target(spec))
 
 
+def _open_http(spec: SourceSpec, *, timeout_s: float) -> CaptureReader:
+    """MJPEG (multipart/x-mixed-replace), HLS playlists and HTTP video files through OpenCV's FFmpeg."""
+    cv2 = require("cv2", feature="HTTP capture")
+    url = _without_edgeinfer_options(spec.target)
+    cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, _ffmpeg_params(cv2, timeout_s))
+    if not cap.isOpened():
+        error = SourceUnavailable if spec.live else SourceError
+        raise error(f"cannot open {describe_target(spec)}",
+                    hint="check the URL in a browser or with ffprobe; MJPEG, HLS (.m3u8) and mp4/mkv over HTTP are read")
+    return CaptureReader(cap, live=spec.live, name=describe_target(spec))
+
+
 def _without_edgeinfer_options(url: str) -> str:
     """Drop our own query options (backend=, codec=) from an RTSP URL; keep the camera's own query."""
     if "?" not in url:
         return url
     base, query = url.split("?", 1)
-    kept = [kv for kv in query.split("&") if kv.split("=", 1)[0] not in ("backend", "codec")]
+    kept = [kv for kv in query.split("&") if kv.split("=", 1)[0] not in ("backend", "codec", "live")]
     return base + ("?" + "&".join(kept) if kept else "")
 
 
@@ -211,7 +237,7 @@ def _open_v4l2(spec: SourceSpec) -> CaptureReader:
         raise SourceUnavailable(f"camera device {device} does not exist",
                                 hint="list cameras with `v4l2-ctl --list-devices` (or ls /dev/video*) and check the cable")
     width, height, fps = _int_option(spec, "width", None), _int_option(spec, "height", None), _int_option(spec, "fps", None)
-    if spec.options.get("backend") == "gstreamer":
+    if spec.options.get("backend") in ("gstreamer", "pygobject"):
         dev = f"/dev/video{device}" if isinstance(device, int) else device
         return _open_gstreamer(v4l2_pipeline(dev, width=width, height=height, fps=fps), spec)
     cap = cv2.VideoCapture(device, cv2.CAP_V4L2)

@@ -21,8 +21,9 @@ from urllib.parse import parse_qsl, urlsplit
 from ..errors import SinkError, SourceError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-SOURCE_KINDS = ("file", "images", "v4l2", "csi", "rtsp", "gst")
-SINK_KINDS = ("display", "file", "null")
+SOURCE_KINDS = ("file", "images", "v4l2", "csi", "rtsp", "http", "gst")
+SINK_KINDS = ("display", "file", "null", "rtsp", "images")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".ts")
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,9 @@ def _split_query(rest: str):
 def parse_source(uri) -> SourceSpec:
     """Turn a source URI (or a camera index) into a :class:`SourceSpec`.
 
-    Accepted: ``video.mp4``, ``file://video.mp4``, an image folder or glob, ``0`` / ``v4l2:///dev/video0``,
-    ``csi://0``, ``rtsp://host/path``, ``gst://<pipeline ending in appsink>``.
+    Accepted: ``video.mp4``, ``file://video.mp4``, an image folder or glob, ``0`` / ``/dev/video0`` /
+    ``v4l2:///dev/video0``, ``csi://0``, ``rtsp://host/path``, ``http(s)://`` (MJPEG camera streams, HLS
+    ``.m3u8`` playlists, video files over HTTP), ``gst://<pipeline ending in appsink>``.
     """
     if isinstance(uri, int):
         return SourceSpec(str(uri), "v4l2", str(uri), True)
@@ -76,6 +78,11 @@ def parse_source(uri) -> SourceSpec:
     if lower.startswith(("rtsp://", "rtsps://")):
         options = dict(parse_qsl(urlsplit(text).query, keep_blank_values=True))
         return SourceSpec(text, "rtsp", text, True, options)
+    if lower.startswith(("http://", "https://")):
+        return _http_source(text)
+    if lower.startswith("/dev/video"):
+        device, options = _split_query(text)
+        return SourceSpec(text, "v4l2", device, True, options)
     if lower.startswith("csi://"):
         sensor, options = _split_query(text[len("csi://"):])
         if not sensor.isdigit():
@@ -89,9 +96,26 @@ def parse_source(uri) -> SourceSpec:
     if "://" in text and not lower.startswith("file://"):
         scheme = text.split("://", 1)[0]
         raise SourceError(f"unknown source scheme {scheme!r} in {text!r}",
-                          hint="use a file path, file://, rtsp://, csi://N, v4l2:///dev/videoN or gst://")
+                          hint="use a file path, file://, rtsp://, http(s)://, csi://N, /dev/videoN or gst://")
     path, options = _split_query(text[len("file://"):] if lower.startswith("file://") else text)
     return _file_like(text, path, options)
+
+
+def _http_source(text: str) -> SourceSpec:
+    """MJPEG streams and HLS playlists are live (newest frame wins); a video file over HTTP is read losslessly.
+
+    ``?live=1`` / ``?live=0`` overrides the guess made from the path's extension.
+    """
+    parts = urlsplit(text)
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    live_opt = options.get("live", "")
+    if live_opt not in ("", "0", "1"):
+        raise SourceError(f"live={live_opt!r} in {text!r} must be 0 or 1", hint="use ?live=1 for a stream, ?live=0 for a file")
+    if live_opt:
+        live = live_opt == "1"
+    else:
+        live = not parts.path.lower().endswith(VIDEO_EXTENSIONS)
+    return SourceSpec(text, "http", text, live, options)
 
 
 def _file_like(uri: str, path: str, options: Dict[str, str]) -> SourceSpec:
@@ -169,9 +193,18 @@ def rtsp_pipeline(url: str, *, codec: str = "h264", latency_ms: int = 200, hardw
 
 
 def parse_sink(uri) -> SinkSpec:
-    """``display://0``, ``file://out.mp4`` (or a bare ``*.mp4``/``*.avi`` path), ``null://``."""
+    """``display://0``, ``file://out.mp4`` (or a bare ``*.mp4``/``*.avi`` path), ``null://``,
+    ``rtsp://@:8554/live`` (serve an RTSP stream from this device), ``images://out_dir`` (one JPEG per frame)."""
     text = str(uri).strip()
     lower = text.lower()
+    if lower.startswith("rtsp://"):
+        path, options = _split_query(text)
+        return SinkSpec(text, "rtsp", path, options)
+    if lower.startswith("images://"):
+        path, options = _split_query(text[len("images://"):])
+        if not path:
+            raise SinkError(f"image sink {text!r} names no folder", hint="use images://out_dir")
+        return SinkSpec(text, "images", path, options)
     if lower.startswith("display://"):
         return SinkSpec(text, "display", text[len("display://"):] or "0")
     if lower.startswith("null://") or lower == "null":
@@ -181,12 +214,13 @@ def parse_sink(uri) -> SinkSpec:
         return SinkSpec(text, "file", path, options)
     if "://" not in text and lower.endswith((".mp4", ".avi", ".mkv")):
         return SinkSpec(text, "file", text)
-    raise SinkError(f"unknown sink {text!r}", hint="use display://0, file://out.mp4, null:// or a Python callable")
+    raise SinkError(f"unknown sink {text!r}",
+                    hint="use display://0, file://out.mp4, rtsp://@:8554/live, images://DIR, null:// or a Python callable")
 
 
 def describe_target(spec: SourceSpec) -> str:
     """A log-safe name for the source (RTSP credentials removed)."""
-    if spec.kind == "rtsp":
+    if spec.kind in ("rtsp", "http"):
         parts = urlsplit(spec.target)
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""

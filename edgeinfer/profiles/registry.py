@@ -20,7 +20,7 @@ import difflib
 import functools
 import os
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 from ..errors import ProfileError
 from .loader import load_profile
@@ -92,12 +92,18 @@ def _lookup_table() -> Dict[str, List[DeviceProfile]]:
     return table
 
 
-def _unknown(term: str, known: Iterable[str]) -> ProfileError:
-    known = sorted(known)
+def _unknown(term: str, table: Dict[str, List[DeviceProfile]]) -> ProfileError:
+    """'did you mean': names whose modules run edgeinfer come first; packaging-only ones say so."""
+    known = sorted(table)
     close = difflib.get_close_matches(term, known, n=3, cutoff=0.6)
     if close:
-        also = f" (also close: {', '.join(repr(c) for c in close[1:])})" if len(close) > 1 else ""
-        return ProfileError(f"unknown device '{term}'", hint=f"did you mean '{close[0]}'?{also}")
+        def packaging_only(name: str) -> bool:
+            return not any(p.runtime_supported for p in table[name])
+
+        close.sort(key=packaging_only)  # stable: keeps difflib's closeness order within each group
+        shown = [f"'{c}'" + (" (packaging only)" if packaging_only(c) else "") for c in close]
+        also = f" (also close: {', '.join(shown[1:])})" if len(shown) > 1 else ""
+        return ProfileError(f"unknown device '{term}'", hint=f"did you mean {shown[0]}?{also}")
     return ProfileError(f"unknown device '{term}'", hint="known names: " + ", ".join(known))
 
 

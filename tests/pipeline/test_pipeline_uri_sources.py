@@ -37,7 +37,7 @@ def test_parse_source_kinds(tmp_path):
 
 @pytest.mark.parametrize("uri, message", [
     ("", "empty source"),
-    ("http://x/y.mp4", "unknown source scheme 'http'"),
+    ("rtmp://x/y", "unknown source scheme 'rtmp'"),
     ("csi://front", "needs a sensor number"),
     ("v4l2://", "names no device"),
     ("gst://videotestsrc ! fakesink", "has no appsink"),
@@ -86,10 +86,22 @@ def test_gstreamer_detection_reads_build_information():
 
 @pytest.mark.skipif(opencv_has_gstreamer(), reason="this OpenCV has GStreamer; the error path is for builds without it")
 @pytest.mark.parametrize("uri", ["csi://0", "gst://videotestsrc ! videoconvert ! appsink"])
-def test_gstreamer_sources_without_gstreamer_say_so(uri):
-    with pytest.raises(SourceError, match="need OpenCV with GStreamer") as info:
+def test_gstreamer_sources_without_gstreamer_say_so(uri, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_gi(name, *args, **kwargs):  # this machine without PyGObject, as on a plain pip install
+        if name == "gi" or name.startswith("gi."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_gi)
+    monkeypatch.setattr("edgeinfer.pipeline.gst.is_available", lambda module: False)
+    with pytest.raises(SourceError, match="need GStreamer: this OpenCV has none and PyGObject is missing") as info:
         open_reader(parse_source(uri))
-    assert "JetPack" in info.value.hint and not isinstance(info.value, SourceUnavailable)
+    assert "JetPack" in info.value.hint and "PyGObject" in info.value.hint
+    assert not isinstance(info.value, SourceUnavailable)
 
 
 def test_missing_camera_is_retryable_with_a_hint():

@@ -86,3 +86,12 @@ def test_profiles_dir_override(tmp_path, repo_root, monkeypatch):
     monkeypatch.setenv("EDGEINFER_PROFILES_DIR", str(tmp_path / "empty"))
     with pytest.raises(ProfileError, match="no device profiles"):
         list_profiles()
+
+
+def test_first_suggestion_is_a_module_the_runtime_supports():
+    # 'jetson-nan' is closest to the packaging-only Jetson Nano; a user who mistypes is better served by
+    # a module edgeinfer runs on first, with the packaging-only one still listed and labelled.
+    with pytest.raises(ProfileError) as info:
+        resolve_devices("jetson-nan")
+    assert info.value.hint.startswith("did you mean 'orin-nano'?")
+    assert "'jetson-nano' (packaging only)" in info.value.hint
