@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a development/host environment in ./.venv: edgeinfer (editable) with the host, runtime,
-# mqtt and dev extras, plus CPU-usable torch for Ultralytics .pt export.
+# mqtt, dev and verify extras (verify: TensorRT-RTX, NVIDIA's ONNX parser for the nvparse test tier),
+# plus CPU-usable torch for Ultralytics .pt export.
 # Usage: bash scripts/setup.sh            (idempotent; re-run after pulling)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,6 @@ if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
   echo "[setup] installing torch 2.14.1 + torchvision 0.29.1"
   .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 fi
-echo "[setup] installing edgeinfer[host,runtime,mqtt,dev]"
-.venv/bin/python -m pip install -q -e ".[host,runtime,mqtt,dev]"
+echo "[setup] installing edgeinfer[host,runtime,mqtt,dev,verify]"
+.venv/bin/python -m pip install -q -e ".[host,runtime,mqtt,dev,verify]"
 echo "[setup] done: $(.venv/bin/edgeinfer --version)"
