@@ -49,7 +49,7 @@ def with_verification(summary: Dict[str, Any], recorded: Optional[Dict[str, Any]
 def render_verification(r: Dict[str, Any]) -> str:
     """Text rendering of :meth:`edgeinfer.engine.nvparse.VerifyReport.to_dict`."""
     lines = [f"verification {r['parser']} (ONNX parser {r['onnx_parser_version']}): {'OK' if r['ok'] else 'FAILED'} "
-             f"in {r['seconds']:.1f} s; a verification oracle, not an engine built for a Jetson"]
+             f"in {r['seconds']:.1f} s; a verification oracle: nothing was built or run on a Jetson"]
     for c in r["checks"]:
         if c["parsed"] and c["built"] is not False:
             built = f", built {c['engine_bytes'] / 1e6:.1f} MB in {c['build_s']:.1f} s" if c["built"] else ""

@@ -4,7 +4,7 @@ FP16 ONNX or where a recipe asks) and builds ahead of time; every layer name the
 (placement GPU pins, ``--layerDeviceTypes``/``--layerPrecisions`` in recipes, float-kept layers) exists in
 the parsed network; every ONNX's opset is within each target TensorRT's documented parser limit.
 
-It is a verification oracle, not a device: a TensorRT-RTX pass does not mean an engine was built for a
+It is a verification oracle, not a device: a TensorRT-RTX pass says nothing about how an engine runs on a
 Jetson (see :data:`edgeinfer.engine.parser_limits.RTX_DIFFERENCES`). Device-side code: Python 3.8-clean.
 
 Example:

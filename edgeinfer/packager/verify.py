@@ -19,8 +19,8 @@ from typing import Any
 from ..errors import BundleError
 
 Report = Callable[[str], None]
-ORACLE_NOTE = ("a verification oracle (NVIDIA's ONNX parser and builder, ahead of time on this host), "
-               "not an engine built for a Jetson")
+ORACLE_NOTE = ("a verification oracle (NVIDIA's ONNX parser and builder, ahead of time on this host); "
+               "nothing was built or run on a Jetson")
 
 
 def verification_step(*, verify: bool | None, allow_errors: bool, say: Report) -> Callable[[Any], None] | None:
