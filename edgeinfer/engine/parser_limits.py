@@ -14,7 +14,7 @@ Example:
     20
     >>> [d.key for d in RTX_DIFFERENCES][:3]
     ['no-dla', 'no-implicit-int8', 'no-precision-flags']
-    >>> fix_for("model.0.conv.bias_DequantizeLinear: input has type Int32 but must have type Int8")[:22]
+    >>> fix_for("model.0.conv.bias_DequantizeLinear: input has type Int32 but must have type Int8")[:23]
     'the Q/DQ ONNX has INT32'
 """
 from __future__ import annotations

@@ -189,8 +189,11 @@ def parser_errors(parser: Any) -> List[NodeError]:
     errors = []
     for i in range(parser.num_errors):
         error = parser.get_error(i)
-        node = str(error.node_name()) if hasattr(error, "node_name") else ""
-        op = str(error.node_operator()) if hasattr(error, "node_operator") else ""
+        node = op = ""
+        if hasattr(error, "node_name"):  # TensorRT 8.5/8.6 give only the node's index
+            node = str(error.node_name())
+        if hasattr(error, "node_operator"):
+            op = str(error.node_operator())
         errors.append(NodeError(node, op, clean_message(str(error.desc()), node=node)))
     return errors
 
