@@ -20,7 +20,7 @@ NEEDS_PARSER = [pytest.mark.nvparse, pytest.mark.skipif(
     not HAS_RTX, reason="needs NVIDIA's parser: pip install 'edgeinfer[verify]' (tensorrt_rtx_bindings)")]
 
 
-def tiny_conv_model(path: Path, *, opset: int = 17, reduce_mean: bool = False) -> Path:
+def tiny_conv_model(path: Path, *, opset: int = 17, reduce_mean: bool = False, dynamic: bool = False) -> Path:
     """images[1,3,32,32] -> Conv(bias) -> Relu -> Conv(bias) -> out; node names /c1, /r1, /c2 (optionally /rm)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -38,7 +38,9 @@ def tiny_conv_model(path: Path, *, opset: int = 17, reduce_mean: bool = False) -
         inits.append(numpy_helper.from_array(np.array([1], np.int64), "axes"))
         nodes.append(helper.make_node("ReduceMean", ["t3", "axes"], ["out"], name="/rm", keepdims=1))
         out_shape = [1, 1, 32, 32]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
+    in_shape = ["n", 3, "h", "w"] if dynamic else [1, 3, 32, 32]
+    out_shape = ["n", out_shape[1], "h", "w"] if dynamic else out_shape
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, in_shape)],
                               [helper.make_tensor_value_info("out", TensorProto.FLOAT, out_shape)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8

@@ -50,6 +50,16 @@ def test_parser_refuses_int32_bias_dequantize_weak_and_strong(tiny, tmp_path):
     assert fixed.parsed and fixed.built and {"/c1", "/r1", "/c2"} <= set(fixed.layer_names)
 
 
+def test_dynamic_inputs_build_with_a_probe_profile(tmp_path):
+    from edgeinfer.engine.parser_oracle import load_oracle
+
+    dynamic = tiny_conv_model(tmp_path / "dyn.onnx", dynamic=True)
+    oracle = load_oracle("tensorrt_rtx_bindings")
+    for shapes in ({}, {"images": [2, 3, 64, 64]}):  # none recorded: batch 1 and 320; or the recorded shape
+        res = oracle.check(dynamic, strongly_typed=False, build=True, shapes=shapes)
+        assert res.parsed and res.built, res.errors
+
+
 def test_package_refuses_the_bundle_then_writes_it_with_the_override(tiny, calib, tmp_path):
     out = tmp_path / "tiny.bundle"
     args = ("package", tiny, "--device", "orin-nano-8gb", "--precision", "int8", "--calib", calib, "-o", out)
@@ -69,6 +79,10 @@ def test_package_refuses_the_bundle_then_writes_it_with_the_override(tiny, calib
 
     r = run_edgeinfer("inspect", out, "--verify")  # the same check on the existing bundle: exit 1, node named
     assert r.returncode == 1 and "REJECTED: b1_DequantizeLinear" in r.stdout, r.stdout + r.stderr
+
+    r = run_edgeinfer(*args, "--force", "--no-verify", prelude=ORT_DEFAULT_BIAS)  # unchecked: nothing recorded
+    assert r.returncode == 0 and "verify:" not in r.stdout, r.stdout + r.stderr
+    assert "verification" not in open_bundle(out).manifest
 
 
 def test_int8_package_with_quantize_bias_off_verifies(tiny, calib, tmp_path):
