@@ -16,7 +16,7 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import BundleError
+from ..errors import BundleError, MissingDependencyError
 
 Report = Callable[[str], None]
 ORACLE_NOTE = ("a verification oracle (NVIDIA's ONNX parser and builder, ahead of time on this host); "
@@ -25,26 +25,28 @@ ORACLE_NOTE = ("a verification oracle (NVIDIA's ONNX parser and builder, ahead o
 
 def verification_step(*, verify: bool | None, allow_errors: bool, say: Report) -> Callable[[Any], None] | None:
     """Resolve ``--verify`` now (fail fast, before calibration) and return the check to run on the writer."""
-    from ..engine.parser_oracle import available_module, load_oracle
+    from ..engine.parser_oracle import load_oracle
 
     if verify is False:
         return None
-    if available_module() is None:
+    try:  # imported now: a parser that is installed but cannot load is reported before any slow step
+        oracle = load_oracle()
+    except MissingDependencyError as exc:
         if verify:
-            load_oracle()  # raises MissingDependencyError with the install hint
-        say("verify: skipped (neither TensorRT nor TensorRT-RTX is installed; pip install 'edgeinfer[verify]')")
+            raise
+        say(f"verify: skipped ({exc.message}; {exc.hint})")
         return None
 
     def check(writer: Any) -> None:
-        _check_staged(writer, allow_errors=allow_errors, say=say)
+        _check_staged(writer, oracle, allow_errors=allow_errors, say=say)
 
     return check
 
 
-def _check_staged(writer: Any, *, allow_errors: bool, say: Report) -> None:
+def _check_staged(writer: Any, oracle: Any, *, allow_errors: bool, say: Report) -> None:
     from ..engine.nvparse import verify_manifest
 
-    report = verify_manifest(writer.manifest(), writer.staging_dir)
+    report = verify_manifest(writer.manifest(), writer.staging_dir, oracle=oracle)
     for c in report.checks:
         state = "ok" if c.ok else ("parse FAILED" if not c.parsed else "build FAILED")
         built = f", built {c.engine_bytes / 1e6:.1f} MB in {c.build_s:.1f} s" if c.built else ""
