@@ -161,6 +161,8 @@ def _rtx_fast_config(cfg: Any) -> None:
     # Level 0: the least tactic search. The workspace stays at its default: a small limit (16 MB) makes the
     # TensorRT-RTX 1.7 CPU build of a 320x320 YOLO fail with "OutOfMemory (Requested size was 27150164 bytes)".
     cfg.builder_optimization_level = 0
+    if hasattr(cfg, "max_num_tactics"):  # one tactic per layer still proves an implementation exists; ~30 % faster
+        cfg.max_num_tactics = 1
 
 
 def _trt_fast_config(trt: Any, config: Any, *, quantized: bool) -> None:
