@@ -139,6 +139,11 @@ def verify_manifest(manifest: Mapping[str, Any], root: Union[str, Path], *, buil
     if oracle.rtx:
         report.not_checked = [{"key": d.key, "what": d.what, "consequence": d.consequence, "source": d.source}
                               for d in parser_limits.RTX_DIFFERENCES]
+    if not oracle.can_strongly_type():
+        report.not_checked.append({"key": "no-strong-typing", "what": f"{report.parser} has no strongly typed networks",
+                                   "consequence": "Q/DQ and FP16 ONNX are parsed weakly typed only",
+                                   "source": "https://docs.nvidia.com/deeplearning/tensorrt/api/python_api/infer/"
+                                             "Core/Builder.html (NetworkDefinitionCreationFlag.STRONGLY_TYPED)"})
     layers: Dict[str, List[str]] = {}
     for rel, kinds in _onnx_artifacts(manifest).items():
         modes = [False] + ([True] if _wants_strong(manifest, rel, kinds) and oracle.can_strongly_type() else [])
