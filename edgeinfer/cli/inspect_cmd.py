@@ -60,7 +60,7 @@ def render_verification(r: Dict[str, Any]) -> str:
         lines.append(f"  {c['artifact']:<34} {'/'.join(c['kinds']):<9} {c['typing']:<6} {state}")
     lines += [f"  problem: {p}" for p in r["problems"]] + [f"  warning: {w}" for w in r["warnings"]]
     if r["not_checked"]:
-        lines.append("  not checked (TensorRT-RTX is not TensorRT; docs/build.md): "
+        lines.append("  not checked by this parser (docs/build.md): "
                      + ", ".join(d["key"] for d in r["not_checked"]))
     return "\n".join(lines)
 
