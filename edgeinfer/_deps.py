@@ -55,6 +55,12 @@ _DEPS: Dict[str, _Dep] = {
         purpose="CUDA buffers and streams (pycuda)",
     ),
     "cuda.bindings": _Dep("cuda-python", "cuda", purpose="CUDA buffers and streams (cuda-python)"),
+    "tensorrt_rtx_bindings": _Dep(
+        "tensorrt-rtx-cu13-bindings", "verify",
+        jetson="on a Jetson, JetPack's own TensorRT is the parser (sudo apt install python3-libnvinfer); "
+               "TensorRT-RTX ships no aarch64 wheels",
+        purpose="NVIDIA's ONNX parser and builder on a host without a GPU (TensorRT-RTX)",
+    ),
     "cupy": _Dep("cupy-cuda12x", None, purpose="GPU pre-processing through CuPy"),
     "paho.mqtt": _Dep("paho-mqtt", "mqtt", purpose="MQTT uplink"),
     "jtop": _Dep("jetson-stats", "jetson", jetson="sudo pip3 install jetson-stats && sudo jtop --install-service", purpose="Jetson telemetry"),

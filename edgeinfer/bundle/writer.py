@@ -49,6 +49,7 @@ class BundleWriter:
         self._devices: Dict[str, Dict[str, Any]] = {}
         self._checksums: Dict[str, str] = {}
         self._tmp: Optional[Path] = None
+        self._sections: Dict[str, Any] = {}
         self._check_target()
 
     def __enter__(self) -> "BundleWriter":
@@ -110,6 +111,18 @@ class BundleWriter:
             "accuracy": dict(accuracy or {}), "recipes": recipes, "engines": [],
         }
 
+    @property
+    def staging_dir(self) -> Path:
+        """The hidden directory the bundle is assembled in (inside the ``with`` block): checks run on it
+        before :meth:`commit` publishes it."""
+        return self._require_open()
+
+    def set_section(self, key: str, value: Dict[str, Any]) -> None:
+        """Add a top-level manifest section beside the required ones (e.g. ``verification``)."""
+        if key in ("schema_version", "edgeinfer_version", "created", "model", "devices", "checksums"):
+            raise BundleError(f"manifest section {key!r} is reserved", hint="choose another section name")
+        self._sections[key] = value
+
     def manifest(self) -> Dict[str, Any]:
         """The manifest as it will be written."""
         if self._model is None or not self._devices:
@@ -118,6 +131,7 @@ class BundleWriter:
         return {
             "schema_version": SCHEMA_VERSION, "edgeinfer_version": __version__, "created": created,
             "model": self._model, "devices": self._devices, "checksums": dict(sorted(self._checksums.items())),
+            **self._sections,
         }
 
     def commit(self) -> Path:

@@ -1,7 +1,7 @@
 """`edgeinfer inspect`: what a bundle holds, per device (device-side: Python 3.8-clean)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import click
 
@@ -12,19 +12,57 @@ from ._common import echo_json
 @click.argument("bundle_path", metavar="BUNDLE", type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Stable JSON (documented in docs/packaging.md).")
 @click.option("--nodes", is_flag=True, help="Also list every node's placement and reason.")
-def inspect(bundle_path: str, as_json: bool, nodes: bool) -> None:
+@click.option("--verify", is_flag=True,
+              help="Parse and build every ONNX with NVIDIA's parser (TensorRT, else TensorRT-RTX) and check every "
+                   "pinned layer; exit 1 if it rejects anything.")
+def inspect(bundle_path: str, as_json: bool, nodes: bool, verify: bool) -> None:
     """Show BUNDLE's model, per-device precision, placement, accuracy, artifacts, build commands and engines."""
     from ..bundle import open_bundle, summarize
 
     bundle = open_bundle(bundle_path)
-    summary = summarize(bundle)
+    summary = with_verification(summarize(bundle), bundle.manifest.get("verification"))
     if nodes:
         for name in bundle.devices:
             summary["devices"][name]["placement"]["nodes"] = bundle.device(name).placement.get("nodes", [])
+    report = None
+    if verify:
+        from ..engine.nvparse import verify_manifest
+
+        report = verify_manifest(bundle.manifest, bundle.root).to_dict()
+        summary["verification"] = report
     if as_json:
         echo_json(summary)
     else:
         click.echo(render_text(summary))
+        if report is not None:
+            click.echo(render_verification(report))
+    if report is not None and not report["ok"]:
+        click.get_current_context().exit(1)
+
+
+def with_verification(summary: Dict[str, Any], recorded: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The summary plus the manifest's recorded ``verification`` section (None when the bundle has none)."""
+    summary["verification"] = recorded
+    return summary
+
+
+def render_verification(r: Dict[str, Any]) -> str:
+    """Text rendering of :meth:`edgeinfer.engine.nvparse.VerifyReport.to_dict`."""
+    lines = [f"verification {r['parser']} (ONNX parser {r['onnx_parser_version']}): {'OK' if r['ok'] else 'FAILED'} "
+             f"in {r['seconds']:.1f} s; a verification oracle: nothing was built or run on a Jetson"]
+    for c in r["checks"]:
+        if c["parsed"] and c["built"] is not False:
+            built = f", built {c['engine_bytes'] / 1e6:.1f} MB in {c['build_s']:.1f} s" if c["built"] else ""
+            state = f"parsed in {c['parse_s']:.2f} s ({c['num_layers']} layers){built}"
+        else:
+            first = c["errors"][0] if c["errors"] else {"node": "", "op": "", "message": "rejected"}
+            state = f"{'REJECTED' if not c['parsed'] else 'BUILD FAILED'}: {first['node'] or 'builder'}: {first['message']}"
+        lines.append(f"  {c['artifact']:<34} {'/'.join(c['kinds']):<9} {c['typing']:<6} {state}")
+    lines += [f"  problem: {p}" for p in r["problems"]] + [f"  warning: {w}" for w in r["warnings"]]
+    if r["not_checked"]:
+        lines.append("  not checked by this parser (docs/build.md): "
+                     + ", ".join(d["key"] for d in r["not_checked"]))
+    return "\n".join(lines)
 
 
 def render_text(s: Dict[str, Any]) -> str:
@@ -42,6 +80,11 @@ def render_text(s: Dict[str, Any]) -> str:
         lines.append(f"  {a['path']:<34} {a['size_bytes'] / 1e6:7.2f} MB  {', '.join(a['used_by'])}")
     for name, d in s["devices"].items():
         lines += _device_lines(name, d)
+    v = s.get("verification")
+    if v and "checked_by" in v:
+        lines.append(f"verified  {'OK' if v['ok'] else 'FAILED'} by {v['checked_by']} at {v['checked_at']} "
+                     f"({len(v['artifacts'])} parse(s); {len(v['problems'])} problem(s), {len(v['warnings'])} warning(s))"
+                     + ("; written with --allow-parser-errors" if v.get("written_despite_errors") else ""))
     return "\n".join(lines)
 
 

@@ -46,23 +46,30 @@ class _ProgressLine:
 @click.option("--force", is_flag=True, help="Replace an existing bundle (atomically).")
 @click.option("--archive", is_flag=True, help="Write a single-file .tar bundle.")
 @click.option("--build", is_flag=True, help="Build TensorRT engines into the bundle now (needs TensorRT: on the device).")
+@click.option("--verify/--no-verify", default=None,
+              help="Check every ONNX with NVIDIA's parser and builder before writing (default: on when TensorRT or "
+                   "TensorRT-RTX is installed; pip install 'edgeinfer[verify]').")
+@click.option("--allow-parser-errors", is_flag=True,
+              help="Write the bundle even if NVIDIA's parser rejects an artifact (recorded in the manifest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the bundle summary as JSON (the `inspect --json` shape).")
 def package(model: str, devices: str, precision: Optional[str], calib: Optional[str], calib_method: Optional[str],
             val: Optional[str], accuracy_budget: Optional[float], dla: Optional[str], imgsz: Optional[str], batch: int,
             dynamic: bool, jetpack: Optional[str], out: Optional[str], force: bool, archive: bool, build: bool,
-            as_json: bool) -> None:
+            verify: Optional[bool], allow_parser_errors: bool, as_json: bool) -> None:
     """Package MODEL (.onnx or Ultralytics .pt) into ONE bundle for one or more Jetson devices."""
     from ..bundle import open_bundle, summarize
     from ..packager import package_model
-    from .inspect_cmd import render_text
+    from .inspect_cmd import render_text, with_verification
 
     dest = package_model(
         model, devices=devices, precision=precision, calib=calib, calib_method=calib_method, val=val,
         accuracy_budget=accuracy_budget, dla=dla, imgsz=imgsz, batch=batch, dynamic=dynamic, jetpack=jetpack,
-        out=out, force=force, archive=archive, build=build, progress=_ProgressLine(),
+        out=out, force=force, archive=archive, build=build, verify=verify, allow_parser_errors=allow_parser_errors,
+        progress=_ProgressLine(),
         report=lambda line: click.echo(line, err=as_json),
     )
-    summary = summarize(open_bundle(dest))
+    bundle = open_bundle(dest)
+    summary = with_verification(summarize(bundle), bundle.manifest.get("verification"))
     if as_json:
         echo_json(summary)
     else:

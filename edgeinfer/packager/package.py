@@ -25,6 +25,7 @@ from ..errors import BundleError, QuantizeError
 from ..placement import plan_placement
 from .int8 import Int8Artifacts, make_fp16_artifact, make_int8_artifacts, measure_fp16
 from .targets import CALIB_METHODS, Target, default_calib_method, resolve_target
+from .verify import verification_step
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -35,8 +36,9 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
                   calib: str | Path | None = None, calib_method: str | None = None, val: str | Path | None = None,
                   accuracy_budget: float | None = None, dla: str | int | None = None, imgsz: Any = None,
                   batch: int = 1, dynamic: bool = False, jetpack: str | None = None, out: str | Path | None = None,
-                  force: bool = False, archive: bool = False, build: bool = False,
-                  progress: Progress | None = None, report: Report | None = None) -> Path:
+                  force: bool = False, archive: bool = False, build: bool = False, verify: bool | None = None,
+                  allow_parser_errors: bool = False, progress: Progress | None = None,
+                  report: Report | None = None) -> Path:
     """Package ``model_path`` for ``devices`` into one bundle and return its path.
 
     Args:
@@ -51,6 +53,8 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         jetpack: target JetPack line for placement/calibration cache (default: per device, see targets).
         out: bundle directory (or .tar with ``archive``); default ``<model stem>.bundle`` here.
         build: build engines into the bundle right away (needs TensorRT).
+        verify: check every ONNX with NVIDIA's parser before writing (edgeinfer.packager.verify); None = when
+            TensorRT or TensorRT-RTX is importable. ``allow_parser_errors`` writes a rejected bundle anyway.
         progress: called as ``progress(label, done, total)`` during calibration and accuracy steps.
         report: called with one line per decision (device resolution, placement, artifacts).
     """
@@ -58,6 +62,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
     targets = _resolve(devices, precision=precision, dla=dla, jetpack=jetpack, say=say)
     dest = _destination(model_path, out, archive=archive, force=force)
     _check_calibration_inputs(targets, calib, calib_method)
+    check = verification_step(verify=verify, allow_errors=allow_parser_errors, say=say)
     with tempfile.TemporaryDirectory(prefix="edgeinfer-package-") as work_dir:
         work = Path(work_dir)
         model = _ingest(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, work=work, say=say)
@@ -68,7 +73,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         if any(t.precision == "fp16" for t in targets):
             fp16 = make_fp16_artifact(model, work)
             fp16_report = measure_fp16(model, fp16, val=val, progress=progress)
-        _write_bundle(dest, model, targets, plans, int8, fp16, fp16_report, force=force, archive=archive)
+        _write_bundle(dest, model, targets, plans, int8, fp16, fp16_report, force=force, archive=archive, check=check)
     say(f"wrote {dest}")
     if build:
         from ..engine import build_engines  # needs TensorRT: only imported when asked to build
@@ -158,7 +163,8 @@ def _plan(onnx_path: Path, target: Target, say: Report) -> Any:
 
 
 def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str, Any], int8: Int8Artifacts | None,
-                  fp16: Path | None, fp16_report: dict[str, Any] | None, *, force: bool, archive: bool) -> None:
+                  fp16: Path | None, fp16_report: dict[str, Any] | None, *, force: bool, archive: bool,
+                  check: Callable[[BundleWriter], None] | None = None) -> None:
     from ..engine import make_build_recipes
 
     info = model.info
@@ -188,3 +194,5 @@ def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str
                 dla={"requested": t.dla, "decision": plan["decision"], "core": plan["dla_core"],
                      "target_jetpack_reason": t.jetpack_reason},
             )
+        if check is not None:  # NVIDIA's parser on the staged bundle: a rejected bundle is never published
+            check(writer)

@@ -174,6 +174,9 @@ def _quantize(src: Path, out_path: Path, ranges: dict[str, float], *, nodes_to_e
                     nodes_to_exclude=nodes_to_exclude, calibrate_method=q.CalibrationMethod.MinMax,
                     calibration_cache_path=str(cache),
                     extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                   # INT32 bias Q/DQ (the default) is refused by TensorRT's ONNX parser:
+                                   # DequantizeLinear takes only INT8/UINT8/INT4/FP8/FP4 input there.
+                                   "QuantizeBias": False,
                                    # Q/DQ on Conv inputs only (TensorRT fuses the rest); a Q/DQ on the last
                                    # head Conv outputs would feed INT8 logits into the float decode.
                                    "OpTypesToExcludeOutputQuantization": ["Conv"]},
