@@ -33,7 +33,7 @@ class Health:
         self.last_error: Optional[str] = None
         self.last_error_at: Optional[float] = None
         self.writer_error: Optional[str] = None
-        self.loop_errors = 0
+        self.sender_errors = self.writer_errors = 0
 
     # -- written by the sender thread
     def beat(self) -> None:
@@ -51,6 +51,7 @@ class Health:
 
     def sender_failed(self, exc: BaseException) -> bool:
         """Record a sender loop error; True when it differs from the last one (worth a log line)."""
+        self.sender_errors += 1
         return self._error(f"sender: {exc}")
 
     # -- written by the writer thread
@@ -62,13 +63,13 @@ class Health:
         text = str(exc)
         new = text != self.writer_error
         self.writer_error = text
+        self.writer_errors += 1
         self._error(f"writer: {text}")
         return new
 
     def _error(self, text: str) -> bool:
         new = text != self.last_error
         self.last_error, self.last_error_at = text, time.time()
-        self.loop_errors += 1
         return new
 
     # -- read by anyone
@@ -89,4 +90,5 @@ class Health:
         return {"ok": not problems, "problems": problems, "state": state, "sender_alive": sender_alive,
                 "writer_alive": writer_alive, "stuck": stuck, "last_success": self.last_success,
                 "last_error": self.last_error, "last_error_at": self.last_error_at,
-                "spool_write_error": self.writer_error, "loop_errors": self.loop_errors}
+                "spool_write_error": self.writer_error, "sender_errors": self.sender_errors,
+                "writer_errors": self.writer_errors}

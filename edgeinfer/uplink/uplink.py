@@ -360,7 +360,8 @@ class Uplink:
         ``sender_alive``, ``writer_alive``, ``stuck`` (a send or wait overran its budget by
         more than a minute), ``last_success`` (epoch s of the last acknowledged batch),
         ``last_error`` / ``last_error_at`` (the last internal error, e.g. a full disk, and when),
-        ``spool_write_error`` (set while moving records to the spool fails), ``loop_errors``.
+        ``spool_write_error`` (set while moving records to the spool fails), ``sender_errors`` and
+        ``writer_errors`` (errors each thread caught and survived since the start).
         A network outage alone is not a problem here: ``state`` says ``backing_off``, and
         ``oldest_age_s`` in :meth:`stats` says for how long records have waited.
 
