@@ -1,4 +1,4 @@
-"""Read what still reads out of a damaged spool file, row by row.
+"""Read what still reads out of a damaged spool file, row by row; :func:`recover` a spool with it.
 
 SQLite's own ``.recover`` lives in the ``sqlite3`` shell (and the ``sqlite_dbdata`` extension),
 neither of which a device is sure to have, and Python's ``sqlite3`` module cannot call it. So the
@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -160,3 +162,65 @@ def _keep(out: Salvage, seq, ts, body) -> None:
         out.rows.append((int(seq), float(ts), data))
     else:
         out.bad_rows += 1
+
+
+def recover(spool, exc: BaseException, *, expected: Optional[int]) -> None:
+    """Quarantine ``spool``'s damaged file, copy what still reads into a fresh spool, count the rest.
+
+    ``expected``: records queued when the damage was found (known while running); at open it comes
+    from the ``queued`` count the last commit stored in ``meta``, if that still reads. Called with
+    the spool's lock held (or before its threads start).
+    """
+    target = _quarantine(spool)
+    found = salvage(target)
+    spool._connect_and_load(check=False)
+    lost, exact = found.lost(expected)
+    _adopt(spool, found)
+    spool._bump_drops({"spool_corrupt": lost})
+    how_many = (str(lost) if exact else f"at least {lost}") if found.opened else "an unknown number of"
+    log.error("uplink spool %s is corrupt (%s); quarantined it as %s and started a fresh spool with the "
+              "%d records that still read; %s queued records were lost (counted as spool_corrupt)",
+              spool.path, exc, target, len(found.rows), how_many)
+
+
+def _quarantine(spool) -> Path:
+    """Close and rename the damaged file (with its WAL) aside, never over an earlier one; returns the new name."""
+    spool._close_conn()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    base = spool.path.name
+    target = spool.dir / f"{base}.corrupt-{stamp}"
+    n = 1
+    while target.exists():
+        target, n = spool.dir / f"{base}.corrupt-{stamp}-{n}", n + 1
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(spool.path) + suffix)
+        if src.exists():
+            os.replace(str(src), str(target) + suffix)
+    return target
+
+
+_KEEP = ("sent", "retries", "last_ack", "ring.run", "ring.spooled", "ring.drops", "ring.accounted")
+
+
+def _adopt(spool, found: Salvage) -> None:
+    """Put salvaged rows and counters into the fresh spool (keys unchanged: receivers de-duplicate)."""
+    meta = {k: v for k, v in found.meta.items() if k in _KEEP or k.startswith("drops.")}
+    top = max([r[0] + 1 for r in found.rows[-1:]] + [_int(found.meta.get("next_seq")), spool.next_seq])
+    meta.update(next_seq=str(top), queued=str(len(found.rows)))
+    conn = spool._conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany("INSERT INTO records VALUES (?,?,?)", found.rows)
+        conn.executemany("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", list(meta.items()))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    spool._load()
+
+
+def _int(text: Optional[str]) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0

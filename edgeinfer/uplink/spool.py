@@ -21,7 +21,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -32,8 +31,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, UplinkError
-from .identity import make_key
-from .salvage import salvage
+from .envelope import envelope, json_bytes
+from .salvage import recover
 from .status import DB_NAME, summary
 
 log = logging.getLogger(__name__)
@@ -49,33 +48,6 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, body BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
 )
-
-
-def _json_default(obj: Any) -> Any:
-    # numpy scalars/arrays and Paths show up in detection records; make them plain JSON.
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return str(obj)
-
-
-def json_bytes(record: Any) -> bytes:
-    """The compact JSON of ``record`` as the spool stores it (TypeError/ValueError when it cannot)."""
-    return json.dumps(record, separators=(",", ":"), default=_json_default).encode()
-
-
-def envelope_overhead(device_id: str) -> int:
-    """An upper bound of an envelope's bytes beyond its record's JSON (20-digit seq, any timestamp)."""
-    seq = 10 ** 20 - 1
-    key = make_key(device_id, "f" * 8, "f" * 8, seq)
-    head = f'{{"key":{json.dumps(key)},"seq":{seq},"ts":{99999999999.999999:.6f},"device_id":{json.dumps(device_id)},"record":'
-    return len(head.encode()) + 1
-
-
-def _int(text: Optional[str]) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
@@ -129,7 +101,7 @@ class Spool:
         except sqlite3.DatabaseError as exc:
             if not _is_corruption(exc) and "not a database" not in str(exc):
                 raise UplinkError(f"cannot open spool {self.path}: {exc}", hint="check disk space and permissions") from exc
-            self._recover(exc, expected=None)
+            recover(self, exc, expected=None)
 
     def _connect_and_load(self, *, check: bool) -> None:
         conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False)
@@ -144,6 +116,14 @@ class Spool:
         for stmt in _SCHEMA:
             conn.execute(stmt)
         self._load()
+
+    def _close_conn(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
 
     def _load(self) -> None:
         """Read counters and sizes from the open connection (a new spool gets its epoch here)."""
@@ -163,59 +143,6 @@ class Spool:
         count, total = conn.execute("SELECT count(*), total(length(body)) FROM records").fetchone()
         self.count, self.bytes = int(count), int(total)
 
-    def _quarantine(self) -> Path:
-        """Close and rename the damaged file (with its WAL) aside; returns the new name."""
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
-            self._conn = None
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        target = self.dir / f"{DB_NAME}.corrupt-{stamp}"
-        n = 1
-        while target.exists():  # never overwrite an earlier quarantined file
-            target, n = self.dir / f"{DB_NAME}.corrupt-{stamp}-{n}", n + 1
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(str(self.path) + suffix)
-            if src.exists():
-                os.replace(str(src), str(target) + suffix)
-        return target
-
-    def _recover(self, exc: BaseException, *, expected: Optional[int]) -> None:
-        """Quarantine the damaged file, copy what still reads into a fresh spool, count the rest.
-
-        ``expected``: records queued when the damage was found (known while running); at open it
-        comes from the ``queued`` count the last commit stored in ``meta``, if that still reads.
-        """
-        target = self._quarantine()
-        found = salvage(target)
-        self._connect_and_load(check=False)
-        lost, exact = found.lost(expected)
-        self._adopt(found)
-        self._bump_drops({"spool_corrupt": lost})
-        how_many = (str(lost) if exact else f"at least {lost}") if found.opened else "an unknown number of"
-        log.error("uplink spool %s is corrupt (%s); quarantined it as %s and started a fresh spool with the "
-                  "%d records that still read; %s queued records were lost (counted as spool_corrupt)",
-                  self.path, exc, target, len(found.rows), how_many)
-
-    def _adopt(self, found) -> None:
-        """Put salvaged rows and counters into the fresh spool (keys unchanged: receivers de-duplicate)."""
-        keep = ("sent", "retries", "last_ack", "ring.run", "ring.spooled", "ring.drops", "ring.accounted")
-        meta = {k: v for k, v in found.meta.items() if k in keep or k.startswith("drops.")}
-        top = max([r[0] + 1 for r in found.rows[-1:]] + [_int(found.meta.get("next_seq")), self.next_seq])
-        meta.update(next_seq=str(top), queued=str(len(found.rows)))
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany("INSERT INTO records VALUES (?,?,?)", found.rows)
-            self._write_meta(meta)
-            conn.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
-        self._load()
-
     def _guarded(self, fn, *args):
         """Run a DB operation; on corruption salvage into a fresh spool and run it once more there."""
         with self._lock:
@@ -227,7 +154,7 @@ class Spool:
                 if not _is_corruption(exc):
                     raise
                 self._rollback()
-                self._recover(exc, expected=self.count)
+                recover(self, exc, expected=self.count)
                 return fn(*args)
 
     def _rollback(self) -> None:
@@ -278,13 +205,9 @@ class Spool:
         return stored
 
     def _append_locked(self, bodies: List[Tuple[float, bytes]], bad: int, ring_mark: Optional[int]) -> int:
-        rows = []
-        dev = json.dumps(self.device_id)
         first_seq = self.next_seq
-        for seq, (ts, data) in enumerate(bodies, start=first_seq):
-            key = make_key(self.device_id, self.boot, self.epoch, seq)
-            head = f'{{"key":{json.dumps(key)},"seq":{seq},"ts":{ts:.6f},"device_id":{dev},"record":'
-            rows.append((seq, ts, head.encode() + data + b"}"))
+        rows = [(seq, ts, envelope(data, device_id=self.device_id, boot=self.boot, epoch=self.epoch, seq=seq, ts=ts))
+                for seq, (ts, data) in enumerate(bodies, start=first_seq)]
         self.next_seq = first_seq + len(rows)
         try:
             return self._commit_rows(rows, {"unserializable": bad} if bad else {}, ring_mark)

@@ -19,10 +19,11 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from ..errors import ConfigError, UplinkError
 from .backoff import Backoff
+from .envelope import envelope_overhead, json_bytes
 from .health import Health
 from .identity import boot_id, default_device_id
 from .ringmark import account_previous_run, open_mark
-from .spool import AppendError, Spool, envelope_overhead, json_bytes
+from .spool import AppendError, Spool
 from .status import read_spool_status
 from .transports import SendError, make_transport, redact
 
