@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -142,6 +143,8 @@ def main() -> int:
     ap.add_argument("--outage-s", type=float, default=20.0)
     ap.add_argument("--warmup-s", type=float, default=120.0)
     ap.add_argument("--max-rss-growth-mb", type=float, default=8.0)
+    ap.add_argument("--model", default=None, help="bundle or ONNX (default: the demo ONNX on ONNX Runtime)")
+    ap.add_argument("--source", default=None, help="video file or camera URI (default: a generated looping video)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -150,7 +153,8 @@ def main() -> int:
     from edgeinfer.uplink import Uplink
 
     work = Path(tempfile.mkdtemp(prefix="edgeinfer-soak-"))
-    video = make_video(work / "soak.mp4", frames=90, size=(320, 240))
+    video = args.source or str(make_video(work / "soak.mp4", frames=90, size=(320, 240)))
+    model = args.model or str(demo_model_path("onnx"))
     receiver = Receiver(work)
     receiver.start()
     load_before = os.getloadavg()
@@ -167,7 +171,7 @@ def main() -> int:
         else:
             next_at[0] = time.monotonic()
 
-    pipe = Pipeline(str(demo_model_path("onnx")), sources=[str(video)], uplink=up, on_result=pace, loop=True,
+    pipe = Pipeline(model, sources=[video], uplink=up, on_result=pace, loop=True,
                     telemetry=None, collect_results=False)
     t0 = time.monotonic()
     end = t0 + args.minutes * 60
@@ -197,12 +201,14 @@ def main() -> int:
     delivered = receiver.unique()
     result = verdict(samples, accepted=final["put_count"], delivered=delivered, dropped=final["dropped_total"],
                      max_rss_growth_mb=args.max_rss_growth_mb, warmup_s=args.warmup_s)
-    result.update(minutes=args.minutes, fps=args.fps, outages=outages, retries=final["retries"],
+    result.update(minutes=args.minutes, fps=args.fps, model=model, source=video, outages=outages,
+                  retries=final["retries"],
                   load_before=[round(v, 2) for v in load_before], load_after=[round(v, 2) for v in os.getloadavg()],
                   machine=machine_info())
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps({"result": result, "samples": samples}, indent=1))
+    shutil.rmtree(work, ignore_errors=True)
     return 0 if result["ok"] else 1
 
 
