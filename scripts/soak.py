@@ -208,7 +208,10 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps({"result": result, "samples": samples}, indent=1))
-    shutil.rmtree(work, ignore_errors=True)
+    if result["ok"]:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"kept the spool and the receiver's key log for inspection in {work}", file=sys.stderr)
     return 0 if result["ok"] else 1
 
 
