@@ -29,21 +29,25 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 256
+_CHUNK = 1000  # rows per query, and per transaction in the fresh spool
 _SEQ_MAX = 1 << 62
 Row = Tuple[int, float, bytes]
 
 
 @dataclass
 class Salvage:
-    """What came out of a damaged spool: good rows in seq order, rows that read but were garbage,
-    the readable meta, and whether the file opened at all."""
+    """What came out of a damaged spool: good rows in seq order (``rows``, when not streamed to a
+    sink), how many, the gaps between their seqs, rows that read but were garbage, the readable
+    meta, and whether the file opened at all."""
 
     rows: List[Row] = field(default_factory=list)
+    kept: int = 0
+    holes: int = 0
+    last_seq: Optional[int] = None
     bad_rows: int = 0
     meta: Dict[str, str] = field(default_factory=dict)
     opened: bool = False
@@ -56,16 +60,19 @@ class Salvage:
             except ValueError:
                 expected = None
         if expected is not None:
-            return max(0, expected - len(self.rows)), True
+            return max(0, expected - self.kept), True
         # Unknown total: the holes in the salvaged seq range plus rows that read as garbage are a floor.
-        seqs = [r[0] for r in self.rows]
-        holes = (seqs[-1] - seqs[0] + 1 - len(seqs)) if seqs else 0
-        return holes + self.bad_rows, False
+        return self.holes + self.bad_rows, False
 
 
-def salvage(path: Path) -> Salvage:
-    """Every row of ``records`` that reads and checks out, and the readable ``meta`` of ``path``."""
+def salvage(path: Path, sink: Optional[Callable[[List[Row]], None]] = None) -> Salvage:
+    """Every row of ``records`` that reads and checks out, and the readable ``meta`` of ``path``.
+
+    With ``sink``, good rows are handed over in chunks as they are read (a 256 MiB spool is not
+    held in memory); without, they are collected in ``rows``.
+    """
     out = Salvage()
+    sink = sink or out.rows.extend
     try:
         conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
     except sqlite3.Error as exc:
@@ -82,13 +89,13 @@ def salvage(path: Path) -> Salvage:
         except sqlite3.DatabaseError as exc:
             log.debug("salvage: records of %s unreadable: %s", path, exc)
             return out
-        _walk(conn, out)
+        _walk(conn, out, sink)
     finally:
         conn.close()
     return out
 
 
-def _walk(conn: sqlite3.Connection, out: Salvage) -> None:
+def _walk(conn: sqlite3.Connection, out: Salvage, sink: Callable[[List[Row]], None]) -> None:
     last = -1
     while True:
         try:
@@ -104,8 +111,9 @@ def _walk(conn: sqlite3.Connection, out: Salvage) -> None:
                 continue
         if not got:
             return
-        for seq, ts, body in got:
-            _keep(out, seq, ts, body)
+        good = [row for row in (_checked(out, *r) for r in got) if row is not None]
+        if good:
+            sink(good)
         last = got[-1][0]
 
 
@@ -150,7 +158,7 @@ def _next_readable(conn: sqlite3.Connection, bad: int) -> Optional[int]:
     return hi
 
 
-def _keep(out: Salvage, seq, ts, body) -> None:
+def _checked(out: Salvage, seq, ts, body) -> Optional[Row]:
     try:
         data = bytes(body)
         env = json.loads(data)
@@ -158,10 +166,13 @@ def _keep(out: Salvage, seq, ts, body) -> None:
         ok = ok and isinstance(seq, int) and isinstance(ts, (int, float))
     except (TypeError, ValueError):
         ok = False
-    if ok:
-        out.rows.append((int(seq), float(ts), data))
-    else:
+    if not ok:
         out.bad_rows += 1
+        return None
+    if out.last_seq is not None:
+        out.holes += max(0, seq - out.last_seq - 1)
+    out.kept, out.last_seq = out.kept + 1, seq
+    return int(seq), float(ts), data
 
 
 def recover(spool, exc: BaseException, *, expected: Optional[int]) -> None:
@@ -172,15 +183,25 @@ def recover(spool, exc: BaseException, *, expected: Optional[int]) -> None:
     the spool's lock held (or before its threads start).
     """
     target = _quarantine(spool)
-    found = salvage(target)
     spool._connect_and_load(check=False)
+    found = salvage(target, sink=lambda rows: _insert(spool._conn, rows))
     lost, exact = found.lost(expected)
     _adopt(spool, found)
     spool._bump_drops({"spool_corrupt": lost})
     how_many = (str(lost) if exact else f"at least {lost}") if found.opened else "an unknown number of"
     log.error("uplink spool %s is corrupt (%s); quarantined it as %s and started a fresh spool with the "
               "%d records that still read; %s queued records were lost (counted as spool_corrupt)",
-              spool.path, exc, target, len(found.rows), how_many)
+              spool.path, exc, target, found.kept, how_many)
+
+
+def _insert(conn: sqlite3.Connection, rows: List[Row]) -> None:
+    conn.execute("BEGIN IMMEDIATE")  # one transaction (one fsync) per chunk read
+    try:
+        conn.executemany("INSERT INTO records VALUES (?,?,?)", rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _quarantine(spool) -> Path:
@@ -203,19 +224,12 @@ _KEEP = ("sent", "retries", "last_ack", "ring.run", "ring.spooled", "ring.drops"
 
 
 def _adopt(spool, found: Salvage) -> None:
-    """Put salvaged rows and counters into the fresh spool (keys unchanged: receivers de-duplicate)."""
+    """Carry the salvaged counters over; the rows are in already (keys unchanged: receivers de-duplicate)."""
     meta = {k: v for k, v in found.meta.items() if k in _KEEP or k.startswith("drops.")}
-    top = max([r[0] + 1 for r in found.rows[-1:]] + [_int(found.meta.get("next_seq")), spool.next_seq])
-    meta.update(next_seq=str(top), queued=str(len(found.rows)))
-    conn = spool._conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany("INSERT INTO records VALUES (?,?,?)", found.rows)
-        conn.executemany("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", list(meta.items()))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    top = max(-1 if found.last_seq is None else found.last_seq, _int(found.meta.get("next_seq")) - 1,
+              spool.next_seq - 1) + 1
+    meta.update(next_seq=str(top), queued=str(found.kept))
+    spool._conn.executemany("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", list(meta.items()))
     spool._load()
 
 
