@@ -372,14 +372,24 @@ class Spool:
         row = self._guarded(lambda: self._conn.execute("SELECT ts FROM records ORDER BY seq LIMIT 1").fetchone())
         return None if row is None else float(row[0])
 
-    def snapshot(self) -> Dict[str, Any]:
-        """Counters for ``stats()`` and the CLI."""
-        with self._lock:
-            oldest = self.oldest_ts()
+    def snapshot(self, *, wait: float = 0.2) -> Dict[str, Any]:
+        """Counters for ``stats()`` and the CLI.
+
+        Waits at most ``wait`` s for the lock: while a thread waits on a stalled disk, the counters
+        in memory are returned and ``oldest_age_s`` is None, so a probe never hangs on the disk.
+        """
+        if self._conn is None:
+            raise UplinkError("the spool is closed", hint="create a new Uplink")
+        locked = self._lock.acquire(timeout=wait)
+        try:
+            oldest = self.oldest_ts() if locked else None
             return summary(self.path, count=self.count, nbytes=self.bytes, oldest=oldest, sent=self.sent,
-                            retries=self.retries, last_ack=self.last_ack, drops=dict(self.drops),
-                            epoch=self.epoch, next_seq=self.next_seq, max_bytes=self.max_bytes,
-                            full_policy=self.full_policy)
+                           retries=self.retries, last_ack=self.last_ack, drops=dict(self.drops),
+                           epoch=self.epoch, next_seq=self.next_seq, max_bytes=self.max_bytes,
+                           full_policy=self.full_policy)
+        finally:
+            if locked:
+                self._lock.release()
 
     def close(self) -> None:
         """Checkpoint the WAL and close; safe to call twice."""
