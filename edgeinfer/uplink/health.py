@@ -26,9 +26,9 @@ SLACK_S = 30.0
 class Health:
     """Heartbeat deadline, last success and last errors of the sender and spool writer threads."""
 
-    def __init__(self, *, send_budget: float) -> None:
-        self.send_budget = float(send_budget)
-        self._due = time.monotonic() + self.send_budget + SLACK_S
+    def __init__(self, *, send_budget: float, slack: float = SLACK_S) -> None:
+        self.send_budget, self.slack = float(send_budget), float(slack)
+        self._due = time.monotonic() + self.send_budget + self.slack
         self.last_success: Optional[float] = None
         self.last_error: Optional[str] = None
         self.last_error_at: Optional[float] = None
@@ -38,13 +38,13 @@ class Health:
     # -- written by the sender thread
     def beat(self) -> None:
         """Start of a loop step: spool reads and writes come back within SQLite's 10 s lock wait."""
-        self._due = time.monotonic() + 10.0 + SLACK_S
+        self._due = time.monotonic() + 10.0 + self.slack
 
     def busy(self) -> None:
-        self._due = time.monotonic() + self.send_budget + SLACK_S
+        self._due = time.monotonic() + self.send_budget + self.slack
 
     def idle(self, seconds: float) -> None:
-        self._due = time.monotonic() + max(0.0, seconds) + SLACK_S
+        self._due = time.monotonic() + max(0.0, seconds) + self.slack
 
     def sent(self) -> None:
         self.last_success = time.time()
@@ -84,7 +84,7 @@ class Health:
             if not writer_alive:
                 problems.append("spool writer thread is not running")
             if stuck:
-                problems.append(f"sender stuck for {time.monotonic() - self._due + SLACK_S:.0f} s past its deadline")
+                problems.append(f"sender stuck {time.monotonic() - self._due + self.slack:.0f} s past its deadline")
         if self.writer_error is not None:
             problems.append(f"spool writes fail: {self.writer_error}")
         return {"ok": not problems, "problems": problems, "state": state, "sender_alive": sender_alive,
