@@ -2,8 +2,11 @@
 
 The archive holds one top-level directory (the bundle's name) so ``tar -xf`` never spills
 files into the current directory. Unpacking rejects absolute paths, ``..``, links and device
-files before extracting anything (Python 3.8 has no ``tarfile`` extraction filters).
-Device-side code: Python 3.8-clean.
+files before extracting anything, and extracts with safe modes and no ownership: tarfile's
+``filter="data"`` (PEP 706) where the Python has it (3.12, and 3.8.17+/3.9.17+/3.10.12+/3.11.4+),
+else the same rules applied by hand (no setuid/setgid/sticky bits, no group/other write, owner
+read+write on files, private directories, files owned by the extracting user), so an archive
+cannot plant a setuid or world-writable file. Device-side code: Python 3.8-clean.
 
 Example:
     >>> # pack_archive(Path("out/yolo.bundle"), Path("out/yolo.bundle.tar"))
@@ -11,10 +14,12 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import os
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import List
 
 from ..errors import BundleError
 from ._fs import file_mode
@@ -53,7 +58,7 @@ def unpack_archive(archive: Path, dest: Path) -> Path:
             members = tar.getmembers()
             for member in members:
                 _check_member(member, archive)
-            tar.extractall(str(dest), members=members)  # members were checked above
+            _extract_safely(tar, members, dest)  # members were checked above
     except (tarfile.TarError, OSError) as exc:
         raise BundleError(f"cannot read bundle archive {archive}: {exc}", hint="copy the .tar again") from exc
     if (dest / MANIFEST_NAME).is_file():
@@ -63,6 +68,28 @@ def unpack_archive(archive: Path, dest: Path) -> Path:
         raise BundleError(f"{archive} holds no single bundle ({MANIFEST_NAME} not found)",
                           hint="pack bundles with `edgeinfer package ... --archive`")
     return tops[0]
+
+
+def _extract_safely(tar: tarfile.TarFile, members: List[tarfile.TarInfo], dest: Path) -> None:
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(str(dest), members=members, filter="data")
+    else:  # an older Python without PEP 706: the "data" filter's mode and owner rules by hand
+        tar.extractall(str(dest), members=[_data_member(m) for m in members])
+
+
+def _data_member(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """A copy of ``member`` with tarfile's "data" filter rules applied (only files and dirs get here)."""
+    safe = copy.copy(member)
+    if member.isdir():
+        safe.mode = 0o700  # as the filter leaves it: mkdir(0o700), no chmod
+    else:
+        mode = member.mode & 0o755
+        if not mode & 0o100:
+            mode &= ~0o111
+        safe.mode = mode | 0o600
+    # Owned by whoever extracts: as root, tarfile would otherwise chown to the archive's uid/gid.
+    safe.uid, safe.gid, safe.uname, safe.gname = os.getuid(), os.getgid(), "", ""
+    return safe
 
 
 def _top_name(archive: Path) -> str:

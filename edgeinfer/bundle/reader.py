@@ -13,6 +13,7 @@ Device-side code: Python 3.8-clean.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tempfile
 import weakref
@@ -27,6 +28,8 @@ from .archive import is_archive, pack_archive, unpack_archive
 from .manifest import ARTIFACT_KINDS, MANIFEST_NAME, dump_manifest, load_manifest_text
 
 ENGINES_DIR = "engines"
+EXTRACT_PREFIX = "edgeinfer-bundle-"  # + "<pid>-<random>" under $TMPDIR
+LOCK_NAME = ".edgeinfer-extract.lock"
 
 
 @dataclass(frozen=True)
@@ -126,15 +129,84 @@ def open_bundle(path: Union[str, Path]) -> Bundle:
     manifest, a missing file, or a file whose content no longer matches its recorded hash.
     """
     target = Path(path)
-    archive = None
     if is_archive(target):
-        archive = target
-        workdir = Path(tempfile.mkdtemp(prefix="edgeinfer-bundle-"))
-        root = unpack_archive(target, workdir)
-    elif target.is_dir():
-        root, workdir = target, None
-    else:
+        return _open_archive(target)
+    if not target.is_dir():
         raise BundleError(f"no bundle at {target}", hint="create one with `edgeinfer package MODEL --device NAME -o DIR`")
+    return _open_root(target, target)
+
+
+def _open_archive(archive: Path) -> Bundle:
+    """Extract into a private temp dir that lives as long as the Bundle; removed on any failure.
+
+    The dir holds a ``.lock`` file flock'ed by this process for as long as the Bundle lives; the
+    kernel drops the lock when the process dies however it dies (SIGKILL, or SIGTERM without a
+    handler, when no finalizer runs), so the next ``open_bundle`` of any archive removes dirs whose
+    lock is free. The pid in the name is the fallback where ``fcntl`` is missing.
+    """
+    _sweep_stale_extractions()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{EXTRACT_PREFIX}{os.getpid()}-"))
+    lock_fd = None
+    try:
+        lock_fd = _hold_lock(workdir / LOCK_NAME)
+        bundle = _open_root(unpack_archive(archive, workdir), archive, archive=archive)
+    except BaseException:
+        _remove(str(workdir), lock_fd)
+        raise
+    weakref.finalize(bundle, _remove, str(workdir), lock_fd)  # the extracted copy lives as long as the Bundle
+    return bundle
+
+
+def _hold_lock(path: Path) -> Optional[int]:
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def _remove(workdir: str, lock_fd: Optional[int]) -> None:
+    shutil.rmtree(workdir, ignore_errors=True)
+    if lock_fd is not None:
+        os.close(lock_fd)
+
+
+def _sweep_stale_extractions() -> None:
+    for path in Path(tempfile.gettempdir()).glob(EXTRACT_PREFIX + "*"):
+        if _owner_gone(path):
+            shutil.rmtree(str(path), ignore_errors=True)
+
+
+def _owner_gone(path: Path) -> bool:
+    try:
+        import fcntl
+
+        fd = os.open(str(path / LOCK_NAME), os.O_RDWR)
+    except (ImportError, OSError):
+        pid_text = path.name[len(EXTRACT_PREFIX):].split("-", 1)[0]
+        return pid_text.isdigit() and not _pid_alive(int(pid_text))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True  # nobody holds it: its process is gone
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's live process (or unknowable): leave it alone
+    return True
+
+
+def _open_root(root: Path, target: Path, *, archive: Optional[Path] = None) -> Bundle:
     manifest_path = root / MANIFEST_NAME
     if not manifest_path.is_file():
         raise BundleError(f"{target} is not a bundle ({MANIFEST_NAME} missing)", hint="pass the directory `edgeinfer package` wrote")
@@ -144,10 +216,7 @@ def open_bundle(path: Union[str, Path]) -> Bundle:
         raise BundleError(f"cannot read {manifest_path}: {exc}", hint="re-package the model") from exc
     manifest = load_manifest_text(text, source=str(manifest_path))
     verify_checksums(root, manifest)
-    bundle = Bundle(root, manifest, archive=archive)
-    if workdir is not None:
-        weakref.finalize(bundle, shutil.rmtree, str(workdir), True)  # the extracted copy lives as long as the Bundle
-    return bundle
+    return Bundle(root, manifest, archive=archive)
 
 
 def verify_checksums(root: Path, manifest: Dict[str, Any]) -> None:

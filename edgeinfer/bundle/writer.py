@@ -15,12 +15,14 @@ directory, which the next writer for the same target removes. Device-side code: 
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
+import errno
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Union
 
 from .. import __version__
 from ..errors import BundleError
@@ -53,14 +55,19 @@ class BundleWriter:
         self._check_target()
 
     def __enter__(self) -> "BundleWriter":
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        _sweep_stale_partials(self.target)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-{os.getpid()}-",
-                                          dir=str(self.target.parent)))
-        os.chmod(str(self._tmp), 0o777 & ~umask())  # mkdtemp makes it 0700; a bundle is meant to be shared
-        (self._tmp / ARTIFACTS_DIR).mkdir()
-        (self._tmp / ENGINES_DIR).mkdir()
-        (self._tmp / ENGINES_DIR / "README.txt").write_text(ENGINES_README)
+        with disk_errors(self.target):
+            _make_parent(self.target.parent)
+            _sweep_stale_partials(self.target)
+            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-{os.getpid()}-",
+                                              dir=str(self.target.parent)))
+            try:
+                os.chmod(str(self._tmp), 0o777 & ~umask())  # mkdtemp makes it 0700; a bundle is meant to be shared
+                (self._tmp / ARTIFACTS_DIR).mkdir()
+                (self._tmp / ENGINES_DIR).mkdir()
+                (self._tmp / ENGINES_DIR / "README.txt").write_text(ENGINES_README)
+            except BaseException:
+                self._discard()
+                raise
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -79,7 +86,8 @@ class BundleWriter:
         digest = sha256_file(source)
         rel = f"{ARTIFACTS_DIR}/{digest[:16]}{''.join(source.suffixes[-1:])}"
         if rel not in self._checksums:
-            shutil.copyfile(str(source), str(tmp / rel))
+            with disk_errors(self.target):
+                shutil.copyfile(str(source), str(tmp / rel))
             self._checksums[rel] = digest
         return rel
 
@@ -137,12 +145,13 @@ class BundleWriter:
     def commit(self) -> Path:
         """Write the manifest and move the finished bundle to the target path in one rename."""
         tmp = self._require_open()
-        atomic_write_bytes(tmp / MANIFEST_NAME, dump_manifest(self.manifest()).encode("utf-8"))
-        self._check_target()
-        if self.archive:
-            pack_archive(tmp, self.target)
-        else:
-            _replace_dir(tmp, self.target)
+        with disk_errors(self.target):
+            atomic_write_bytes(tmp / MANIFEST_NAME, dump_manifest(self.manifest()).encode("utf-8"))
+            self._check_target()
+            if self.archive:
+                pack_archive(tmp, self.target)
+            else:
+                _replace_dir(tmp, self.target)
         self._tmp = None if not self.archive else tmp
         return self.target
 
@@ -163,6 +172,55 @@ class BundleWriter:
         if self._tmp is not None and self._tmp.exists():
             shutil.rmtree(str(self._tmp), ignore_errors=True)
         self._tmp = None
+
+
+@contextlib.contextmanager
+def disk_errors(target: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``target`` into a one-line BundleError (read-only, no space, ...)."""
+    try:
+        yield
+    except OSError as exc:
+        message, hint = describe_os_error(exc, target)
+        raise BundleError(message, hint=hint) from exc
+
+
+def describe_os_error(exc: OSError, target: Path):
+    """(message, hint) for an OSError met while writing ``target``: say what, where, and the fix.
+
+    Example:
+        >>> describe_os_error(OSError(28, "No space left on device"), Path("/data/m.bundle"))[0]
+        'no space left on the disk of /data for the bundle /data/m.bundle'
+    """
+    where = target.parent
+    code = exc.errno
+    if code == errno.ENOSPC or code == getattr(errno, "EDQUOT", -1):
+        return (f"no space left on the disk of {where} for the bundle {target}",
+                "free some space there, or write the bundle elsewhere with -o")
+    if code == errno.EROFS:
+        return (f"cannot write the bundle {target}: {where} is on a read-only file system",
+                "choose an -o on a writable disk")
+    if code in (errno.EACCES, errno.EPERM):
+        return (f"cannot write the bundle {target}: permission denied in {exc.filename or where}",
+                "choose an -o in a directory you can write, or fix its permissions")
+    if code in (errno.ENOTDIR, errno.EEXIST) and _file_on_path(where) is not None:
+        return (f"cannot write the bundle {target}: {_file_on_path(where)} is a file, not a directory",
+                "choose an -o whose parent is a directory")
+    return (f"cannot write the bundle {target}: {exc.strerror or exc}", "check the -o path and the disk")
+
+
+def _file_on_path(directory: Path) -> Optional[Path]:
+    """The first existing non-directory on the way down to ``directory``, if any."""
+    for part in reversed([directory, *directory.parents]):
+        if part.exists() and not part.is_dir():
+            return part
+    return None
+
+
+def _make_parent(parent: Path) -> None:
+    blocker = _file_on_path(parent)
+    if blocker is not None:  # mkdir would say "File exists" about the wrong thing
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(blocker))
+    parent.mkdir(parents=True, exist_ok=True)
 
 
 def _replace_dir(new: Path, target: Path) -> None:

@@ -58,16 +58,22 @@ def package(model: str, devices: str, precision: Optional[str], calib: Optional[
             verify: Optional[bool], allow_parser_errors: bool, as_json: bool) -> None:
     """Package MODEL (.onnx or Ultralytics .pt) into ONE bundle for one or more Jetson devices."""
     from ..bundle import open_bundle, summarize
+    from ..errors import EdgeInferError
     from ..packager import package_model
     from .inspect_cmd import render_text, with_verification
 
-    dest = package_model(
-        model, devices=devices, precision=precision, calib=calib, calib_method=calib_method, val=val,
-        accuracy_budget=accuracy_budget, dla=dla, imgsz=imgsz, batch=batch, dynamic=dynamic, jetpack=jetpack,
-        out=out, force=force, archive=archive, build=build, verify=verify, allow_parser_errors=allow_parser_errors,
-        progress=_ProgressLine(),
-        report=lambda line: click.echo(line, err=as_json),
-    )
+    try:
+        dest = package_model(
+            model, devices=devices, precision=precision, calib=calib, calib_method=calib_method, val=val,
+            accuracy_budget=accuracy_budget, dla=dla, imgsz=imgsz, batch=batch, dynamic=dynamic, jetpack=jetpack,
+            out=out, force=force, archive=archive, build=build, verify=verify, allow_parser_errors=allow_parser_errors,
+            progress=_ProgressLine(),
+            report=lambda line: click.echo(line, err=as_json),
+        )
+    except OSError as exc:  # the bundle writer names its own disk errors; this catches the rest (work files)
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise EdgeInferError(f"packaging failed: {exc.strerror or exc}{where}",
+                             hint="check that the paths exist and $TMPDIR and the -o disk have free space") from exc
     bundle = open_bundle(dest)
     summary = with_verification(summarize(bundle), bundle.manifest.get("verification"))
     if as_json:

@@ -12,7 +12,9 @@ Python cost is the throughput limit on a small CPU, so packing multiplies record
 
 URL query options: ``username_env=VAR``, ``password_env=VAR`` (defaults: $EDGEINFER_MQTT_USERNAME,
 $EDGEINFER_MQTT_PASSWORD when set), ``ca=/path/ca.pem``, ``timeout=S`` (PUBACK wait),
-``records_per_message=N``.
+``records_per_message=N``, ``allow_plaintext=1``. ``mqtt://user:password@host/topic`` sets the
+username and password. A password over ``mqtt://`` to a host other than loopback is refused
+without the opt-in. A broker's refusal keeps its reason (e.g. "Bad user name or password").
 
 Example:
     >>> t = MqttTransport("mqtt://127.0.0.1:1883/edgeinfer/results", client_id="cam-7")  # doctest: +SKIP
@@ -31,7 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .._deps import require
 from ..errors import ConfigError
-from .transports import Batch, SendError, env_value
+from .transports import Batch, SendError, check_plaintext, env_value, plaintext_opt_in, url_credentials
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ class MqttTransport:
 
     def __init__(self, url: str, *, client_id: str, username: Optional[str] = None,
                  password: Optional[str] = None, ca_file: Optional[str] = None, verify_tls: bool = True,
-                 timeout: float = 10.0, max_inflight: int = 100, records_per_message: int = 1) -> None:
+                 timeout: float = 10.0, max_inflight: int = 100, records_per_message: int = 1,
+                 allow_plaintext_credentials: bool = False) -> None:
         self._mqtt = require("paho.mqtt.client", feature="the MQTT uplink")
         parts = urlsplit(url)
         self.topic = parts.path.lstrip("/")
@@ -55,8 +58,19 @@ class MqttTransport:
         self.tls = parts.scheme == "mqtts"
         self.host, self.port = parts.hostname, parts.port or (8883 if self.tls else 1883)
         self.client_id = client_id
-        self.username = username or _env_option(options, "username_env", "EDGEINFER_MQTT_USERNAME", "MQTT username")
-        self.password = password or _env_option(options, "password_env", "EDGEINFER_MQTT_PASSWORD", "MQTT password")
+        self._reason: Optional[str] = None
+        url_user, url_password = url_credentials(url)
+        if url_user is not None and (username or password):
+            raise ConfigError("MQTT credentials both in the URL and as arguments", hint="give them one way")
+        self.username = url_user or username or _env_option(options, "username_env", "EDGEINFER_MQTT_USERNAME",
+                                                            "MQTT username")
+        self.password = (url_password if url_user is not None else password) or _env_option(
+            options, "password_env", "EDGEINFER_MQTT_PASSWORD", "MQTT password")
+        if self.password and not self.username:
+            raise ConfigError("an MQTT password without a username", hint="set the username too (MQTT 3.1.1 §3.1.2.9)")
+        if not self.tls:
+            check_plaintext(url, self.host, ["the MQTT password"] if self.password else [],
+                            plaintext_opt_in(options, allow_plaintext_credentials))
         self.ca_file = options.get("ca", ca_file)
         if self.ca_file and not os.path.isfile(self.ca_file):
             raise ConfigError(f"CA file {self.ca_file} does not exist", hint="pass ca_file= (or ?ca=) pointing at a PEM bundle")
@@ -77,6 +91,7 @@ class MqttTransport:
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cond:
             self._connack = not reason_code.is_failure
+            self._reason = None if self._connack else str(reason_code)  # e.g. "Bad user name or password"
             self._cond.notify_all()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -104,7 +119,7 @@ class MqttTransport:
             client.username_pw_set(self.username, self.password)
         client.on_connect, client.on_disconnect, client.on_publish = self._on_connect, self._on_disconnect, self._on_publish
         with self._cond:
-            self._connack, self._lost = None, False
+            self._connack, self._lost, self._reason = None, False, None
         self._client = client
         try:
             client.connect(self.host, self.port, keepalive=30)
@@ -115,9 +130,11 @@ class MqttTransport:
         with self._cond:
             self._cond.wait_for(lambda: self._connack is not None or self._lost, timeout=self.timeout)
             ok = bool(self._connack) and not self._lost
+            reason = self._reason or (f"no CONNACK within {self.timeout:.0f} s" if self._connack is None
+                                      else "connection closed")
         if not ok:
             self._teardown()
-            raise SendError(f"MQTT broker {self.host}:{self.port} did not accept the connection")
+            raise SendError(f"MQTT broker {self.host}:{self.port} refused the connection: {reason}")
         self.connected = True
 
     def _teardown(self) -> None:

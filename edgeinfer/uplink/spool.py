@@ -6,8 +6,9 @@ once when the record is spooled (so the idempotency key never changes between re
 and retry counts, the last acknowledgement time and the drop counters by reason.
 
 One connection, one lock: the spool writer and the sender thread take turns; network I/O is
-never done under the lock. A corrupt file is renamed ``spool.db.corrupt-<UTC time>`` and a
-fresh spool is started, with a log line saying so.
+never done under the lock. A corrupt file is renamed ``spool.db.corrupt-<UTC time>``, every row
+that still reads is copied into a fresh spool (salvage.py), and what could not be read is counted
+as ``spool_corrupt`` drops, with a log line saying so.
 
 Example:
     >>> import tempfile
@@ -20,7 +21,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, UplinkError
-from .identity import make_key
+from .envelope import envelope, json_bytes
+from .salvage import recover
 from .status import DB_NAME, summary
 
 log = logging.getLogger(__name__)
@@ -49,16 +50,17 @@ _SCHEMA = (
 )
 
 
-def _json_default(obj: Any) -> Any:
-    # numpy scalars/arrays and Paths show up in detection records; make them plain JSON.
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return str(obj)
-
-
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     # OperationalError covers "database is locked", "disk I/O error", "no such table": not corruption.
     return not isinstance(exc, sqlite3.OperationalError)
+
+
+class AppendError(UplinkError):
+    """The spool could not store records (disk full, I/O error); ``consumed`` items were stored first."""
+
+    def __init__(self, message: str, *, consumed: int) -> None:
+        super().__init__(message, hint="free disk space under the spool directory; the records stay queued in memory")
+        self.consumed = consumed
 
 
 class Spool:
@@ -78,7 +80,8 @@ class Spool:
         self.max_bytes, self.full_policy, self.fsync = int(max_bytes), full_policy, fsync
         self._lock = threading.RLock()
         self._conn: Optional[sqlite3.Connection] = None
-        self._pending_corrupt_drops = 0
+        self.ring_run: Optional[str] = None  # set by the Uplink: its put() counters' run id (ringmark.py)
+        self.meta: Dict[str, str] = {}
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -98,8 +101,7 @@ class Spool:
         except sqlite3.DatabaseError as exc:
             if not _is_corruption(exc) and "not a database" not in str(exc):
                 raise UplinkError(f"cannot open spool {self.path}: {exc}", hint="check disk space and permissions") from exc
-            self._quarantine(exc, lost=None)
-            self._connect_and_load(check=False)
+            recover(self, exc, expected=None)
 
     def _connect_and_load(self, *, check: bool) -> None:
         conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False)
@@ -113,7 +115,21 @@ class Spool:
                 raise sqlite3.DatabaseError(f"quick_check: {detail[:200]}")
         for stmt in _SCHEMA:
             conn.execute(stmt)
+        self._load()
+
+    def _close_conn(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+
+    def _load(self) -> None:
+        """Read counters and sizes from the open connection (a new spool gets its epoch here)."""
+        conn = self._conn
         meta = dict(conn.execute("SELECT k, v FROM meta"))
+        self.meta = meta
         if "epoch" not in meta:
             meta = {"schema": SCHEMA_VERSION, "epoch": uuid.uuid4().hex[:8], "next_seq": "0",
                     "created": repr(time.time())}
@@ -127,29 +143,8 @@ class Spool:
         count, total = conn.execute("SELECT count(*), total(length(body)) FROM records").fetchone()
         self.count, self.bytes = int(count), int(total)
 
-    def _quarantine(self, exc: BaseException, *, lost: Optional[int]) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
-            self._conn = None
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        target = self.dir / f"{DB_NAME}.corrupt-{stamp}"
-        n = 1
-        while target.exists():  # never overwrite an earlier quarantined file
-            target, n = self.dir / f"{DB_NAME}.corrupt-{stamp}-{n}", n + 1
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(str(self.path) + suffix)
-            if src.exists():
-                os.replace(str(src), str(target) + suffix)
-        log.error("uplink spool %s is corrupt (%s); quarantined it as %s and started a fresh spool; "
-                  "%s queued records in it were not sent", self.path, exc, target,
-                  "an unknown number of" if lost is None else lost)
-        self._pending_corrupt_drops = lost or 0
-
     def _guarded(self, fn, *args):
-        """Run a DB operation; on corruption quarantine the file and run it once more on a fresh spool."""
+        """Run a DB operation; on corruption salvage into a fresh spool and run it once more there."""
         with self._lock:
             if self._conn is None:
                 raise UplinkError("the spool is closed", hint="create a new Uplink")
@@ -159,9 +154,7 @@ class Spool:
                 if not _is_corruption(exc):
                     raise
                 self._rollback()
-                self._quarantine(exc, lost=self.count)
-                self._connect_and_load(check=False)
-                self._bump_drops({"spool_corrupt": self._pending_corrupt_drops})
+                recover(self, exc, expected=self.count)
                 return fn(*args)
 
     def _rollback(self) -> None:
@@ -171,43 +164,70 @@ class Spool:
         except sqlite3.Error:
             pass
 
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
     # ---------------------------------------------------------------- writes
-    def append(self, items: Sequence[Tuple[float, Dict[str, Any]]]) -> int:
-        """Spool ``(ts, record)`` pairs in order; returns how many were stored (the rest are counted drops)."""
+    def append(self, items: Sequence[Tuple[float, Any]], *, ring_base: Optional[int] = None) -> int:
+        """Spool ``(ts, record)`` pairs in order; returns how many were stored (the rest are counted drops).
+
+        ``record`` is a dict or its JSON bytes. ``ring_base``: how many of this run's records were
+        spooled before these; the commit stores the new total with the rows (``ring.spooled``), so the
+        next start can count what a kill left in the memory ring. Raises :class:`AppendError` (with
+        ``consumed``: items committed before the failure) when the disk refuses the write.
+        """
+        groups: List[Tuple[int, List[Tuple[float, bytes]], int]] = []  # (end index, bodies, unserializable)
         bodies: List[Tuple[float, bytes]] = []
         bad = 0
-        for ts, record in items:
+        for i, (ts, record) in enumerate(items):
             try:
-                bodies.append((ts, json.dumps(record, separators=(",", ":"), default=_json_default).encode()))
+                data = record if isinstance(record, bytes) else json_bytes(record)
             except (TypeError, ValueError) as exc:
                 bad += 1
                 log.warning("uplink: dropped a record that is not JSON-serialisable: %s", exc)
-        if bad:
-            self.add_drops({"unserializable": bad})
-        if not bodies:
-            return 0
-        return self._guarded(self._append_locked, bodies)
+                continue
+            bodies.append((ts, data))
+            if self.fsync == "always":  # one transaction (one fsync) per record
+                groups.append((i + 1, bodies, bad))
+                bodies, bad = [], 0
+        if bodies or bad or not groups:
+            groups.append((len(items), bodies, bad))
+        stored, consumed = 0, 0
+        for end, group, n_bad in groups:
+            try:
+                stored += self._guarded(self._append_locked, group, n_bad,
+                                        None if ring_base is None else ring_base + end)
+            except Exception as exc:
+                raise AppendError(f"spool write failed after {consumed} of {len(items)} records: {exc}",
+                                  consumed=consumed) from exc
+            consumed = end
+        return stored
 
-    def _append_locked(self, bodies: List[Tuple[float, bytes]]) -> int:
-        rows = []
-        dev = json.dumps(self.device_id)
-        for ts, data in bodies:
-            seq = self.next_seq
-            self.next_seq += 1
-            key = make_key(self.device_id, self.boot, self.epoch, seq)
-            head = f'{{"key":{json.dumps(key)},"seq":{seq},"ts":{ts:.6f},"device_id":{dev},"record":'
-            rows.append((seq, ts, head.encode() + data + b"}"))
-        # fsync="always": one transaction (one fsync) per record; otherwise one per batch.
-        groups = [[row] for row in rows] if self.fsync == "always" else [rows]
-        return sum(self._commit_rows(group) for group in groups)
+    def _append_locked(self, bodies: List[Tuple[float, bytes]], bad: int, ring_mark: Optional[int]) -> int:
+        first_seq = self.next_seq
+        rows = [(seq, ts, envelope(data, device_id=self.device_id, boot=self.boot, epoch=self.epoch, seq=seq, ts=ts))
+                for seq, (ts, data) in enumerate(bodies, start=first_seq)]
+        self.next_seq = first_seq + len(rows)
+        try:
+            return self._commit_rows(rows, {"unserializable": bad} if bad else {}, ring_mark)
+        except BaseException:
+            self.next_seq = first_seq  # nothing was stored: the seqs (and keys) go to the retry
+            raise
 
-    def _commit_rows(self, rows: List[Tuple[int, float, bytes]]) -> int:
+    def _commit_rows(self, rows: List[Tuple[int, float, bytes]], dropped: Dict[str, int],
+                     ring_mark: Optional[int]) -> int:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows, dropped, freed_rows, freed_bytes = self._make_room(rows)
+            rows, room_drops, freed_rows, freed_bytes = self._make_room(rows)
+            dropped = {k: dropped.get(k, 0) + room_drops.get(k, 0) for k in set(dropped) | set(room_drops)
+                       if dropped.get(k, 0) + room_drops.get(k, 0)}
             conn.executemany("INSERT INTO records VALUES (?,?,?)", rows)
-            self._write_meta({"next_seq": str(self.next_seq)})
+            meta = {"next_seq": str(self.next_seq), "queued": str(self.count + len(rows) - freed_rows)}
+            if ring_mark is not None and self.ring_run:
+                meta.update({"ring.run": self.ring_run, "ring.spooled": str(ring_mark)})
+            self._write_meta(meta)
             self._write_drop_counts(dropped)
             conn.execute("COMMIT")
         except BaseException:
@@ -215,8 +235,9 @@ class Spool:
             raise
         for reason, n in dropped.items():
             self.drops[reason] = self.drops.get(reason, 0) + n
-        self.count += len(rows) - freed_rows
+        # bytes first, then count: put() reads them without the lock and must never see too much room.
         self.bytes += sum(len(r[2]) for r in rows) - freed_bytes
+        self.count += len(rows) - freed_rows
         return len(rows)
 
     def _make_room(self, rows: List[Tuple[int, float, bytes]]):
@@ -265,10 +286,25 @@ class Spool:
         for reason, n in dropped.items():
             self.drops[reason] = self.drops.get(reason, 0) + n
 
-    def add_drops(self, dropped: Dict[str, int]) -> None:
-        """Add to the persisted drop counters (e.g. ring overflow counted by ``put()``)."""
-        if any(dropped.values()):
-            self._guarded(self._bump_drops, dropped)
+    def add_drops(self, dropped: Dict[str, int], *, meta: Optional[Dict[str, str]] = None) -> None:
+        """Add to the persisted drop counters (e.g. ring overflow counted by ``put()``); ``meta``
+        keys are written in the same transaction."""
+        if not any(dropped.values()) and not meta:
+            return
+
+        def run() -> None:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_drop_counts(dropped)
+                self._write_meta(dict(meta or {}))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            for reason, n in dropped.items():
+                if n:
+                    self.drops[reason] = self.drops.get(reason, 0) + int(n)
+        self._guarded(run)
 
     def add_retry(self) -> None:
         """Count one failed send attempt (persisted)."""
@@ -305,7 +341,8 @@ class Spool:
                                     chunk).fetchone()
                 conn.execute(f"DELETE FROM records WHERE seq IN ({marks})", chunk)
                 n_rows, n_bytes = n_rows + int(c), n_bytes + int(b)
-            self._write_meta({"sent": str(self.sent + n_rows), "last_ack": repr(stamp)})
+            self._write_meta({"sent": str(self.sent + n_rows), "last_ack": repr(stamp),
+                              "queued": str(self.count - n_rows)})
             conn.execute("COMMIT")
         except BaseException:
             self._rollback()
@@ -324,6 +361,7 @@ class Spool:
                 n += self._conn.execute("DELETE FROM records WHERE seq = ?", (seq,)).rowcount
             self.count, self.bytes = [int(v) for v in self._conn.execute(
                 "SELECT count(*), total(length(body)) FROM records").fetchone()]
+            self._write_meta({"queued": str(self.count)})
             self._bump_drops({reason: n})
             return n
         return self._guarded(run)
@@ -334,14 +372,24 @@ class Spool:
         row = self._guarded(lambda: self._conn.execute("SELECT ts FROM records ORDER BY seq LIMIT 1").fetchone())
         return None if row is None else float(row[0])
 
-    def snapshot(self) -> Dict[str, Any]:
-        """Counters for ``stats()`` and the CLI."""
-        with self._lock:
-            oldest = self.oldest_ts()
+    def snapshot(self, *, wait: float = 0.2) -> Dict[str, Any]:
+        """Counters for ``stats()`` and the CLI.
+
+        Waits at most ``wait`` s for the lock: while a thread waits on a stalled disk, the counters
+        in memory are returned and ``oldest_age_s`` is None, so a probe never hangs on the disk.
+        """
+        if self._conn is None:
+            raise UplinkError("the spool is closed", hint="create a new Uplink")
+        locked = self._lock.acquire(timeout=wait)
+        try:
+            oldest = self.oldest_ts() if locked else None
             return summary(self.path, count=self.count, nbytes=self.bytes, oldest=oldest, sent=self.sent,
-                            retries=self.retries, last_ack=self.last_ack, drops=dict(self.drops),
-                            epoch=self.epoch, next_seq=self.next_seq, max_bytes=self.max_bytes,
-                            full_policy=self.full_policy)
+                           retries=self.retries, last_ack=self.last_ack, drops=dict(self.drops),
+                           epoch=self.epoch, next_seq=self.next_seq, max_bytes=self.max_bytes,
+                           full_policy=self.full_policy)
+        finally:
+            if locked:
+                self._lock.release()
 
     def close(self) -> None:
         """Checkpoint the WAL and close; safe to call twice."""

@@ -63,7 +63,7 @@ def read_spool_status(spool_dir: Any) -> Dict[str, Any]:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise UplinkError(f"{path} cannot be read as an uplink spool ({exc})",
-                          hint="if it is corrupt, the uplink quarantines it and starts a fresh spool on its next start") from exc
+                          hint="if it is corrupt, the uplink salvages the readable records into a fresh spool on its next start") from exc
     return summary(path, count=int(count), nbytes=int(total), oldest=None if row is None else float(row[0]),
                     sent=int(meta.get("sent", 0)), retries=int(meta.get("retries", 0)),
                     last_ack=float(meta["last_ack"]) if "last_ack" in meta else None,

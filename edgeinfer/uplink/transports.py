@@ -12,15 +12,19 @@ Example:
 """
 from __future__ import annotations
 
+import base64
+import email.utils
 import gzip as gzip_mod
 import http.client
+import ipaddress
 import logging
 import os
 import socket
 import ssl
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from ..errors import ConfigError, UplinkError
 
@@ -31,15 +35,21 @@ SCHEME_HINT = ("use http(s)://host[:port]/path, mqtt(s)://host[:port]/topic or f
                "(see docs/uplink.md)")
 # Status codes that say "this batch will never be accepted as it is": split it, then drop the culprit.
 REJECTED_STATUSES = (400, 413, 415, 422)
+RETRY_AFTER_STATUSES = (429, 503)  # RFC 9110 §10.2.3: the server may say how long to wait
+# Header names that carry secrets (compared lower-case; also any name holding "token", "secret" or "key").
+SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
 
 
 class SendError(Exception):
-    """A send that did not (fully) go through. ``acked``: seqs delivered anyway; ``rejected``: permanent."""
+    """A send that did not (fully) go through. ``acked``: seqs delivered anyway; ``rejected``: permanent;
+    ``retry_after``: seconds the server asked to wait (HTTP ``Retry-After``), if it said."""
 
-    def __init__(self, message: str, *, acked: Sequence[int] = (), rejected: bool = False) -> None:
+    def __init__(self, message: str, *, acked: Sequence[int] = (), rejected: bool = False,
+                 retry_after: Optional[float] = None) -> None:
         super().__init__(message)
         self.acked = list(acked)
         self.rejected = rejected
+        self.retry_after = retry_after
 
 
 def env_value(var: str, what: str) -> str:
@@ -49,6 +59,75 @@ def env_value(var: str, what: str) -> str:
         raise UplinkError(f"environment variable {var} (the uplink {what}) is not set",
                           hint=f"export {var}=... before starting, or pass the {what} as a keyword argument")
     return value
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses: traffic that never leaves the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_plaintext(url: str, host: str, what: List[str], allowed: bool) -> None:
+    """Refuse ``what`` (credential names) over a plaintext scheme to a non-loopback host unless ``allowed``.
+
+    Raises:
+        ConfigError: credentials would cross the network in clear text without the opt-in.
+    """
+    if not what or is_loopback(host):
+        return
+    scheme = urlsplit(url).scheme
+    if not allowed:
+        raise ConfigError(f"the uplink would send {', '.join(what)} in clear text over {scheme}:// to {host}",
+                          hint=f"use {scheme}s://, or opt in with allow_plaintext_credentials=True (URL: "
+                               "?allow_plaintext=1) on a network you trust")
+    log.warning("uplink: sending %s in clear text over %s:// to %s (allow_plaintext_credentials is set)",
+                ", ".join(what), scheme, host)
+
+
+def url_credentials(url: str) -> Tuple[Optional[str], Optional[str]]:
+    """(user, password) from ``scheme://user:password@host``, percent-decoded; (None, None) when absent."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return None, None
+    return unquote(parts.username), None if parts.password is None else unquote(parts.password)
+
+
+def plaintext_opt_in(options: Dict[str, str], allowed: bool) -> bool:
+    """The keyword opt-in, or ``?allow_plaintext=1`` in the URL."""
+    return allowed or options.get("allow_plaintext", "0").lower() in ("1", "true", "yes")
+
+
+def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+
+    Example:
+        >>> parse_retry_after("120")
+        120.0
+        >>> parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0)
+        10.0
+        >>> parse_retry_after("soon") is None
+        True
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        import datetime
+
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def redact(url: str) -> str:
@@ -106,20 +185,22 @@ class HttpTransport:
     """POST ``{"records": [envelope, ...]}`` to the URL over one kept-alive connection; 2xx = acknowledged.
 
     URL query options (removed before sending): ``token_env=VAR`` (``Authorization: Bearer $VAR``),
-    ``header_env=Name:VAR`` (header ``Name: $VAR``), ``gzip=1``, ``ca=/path/ca.pem``, ``timeout=S``.
+    ``header_env=Name:VAR`` (header ``Name: $VAR``), ``gzip=1``, ``ca=/path/ca.pem``, ``timeout=S``,
+    ``allow_plaintext=1``. ``http://user:password@host/...`` sends HTTP Basic auth (RFC 7617).
+    Credentials over ``http://`` to a host other than loopback are refused without the opt-in.
     """
 
     name = "http"
 
     def __init__(self, url: str, *, token: Optional[str] = None, headers: Optional[Dict[str, str]] = None,
                  gzip: bool = False, timeout: float = 10.0, ca_file: Optional[str] = None,
-                 verify_tls: bool = True) -> None:
+                 verify_tls: bool = True, allow_plaintext_credentials: bool = False) -> None:
         parts = urlsplit(url)
         if not parts.hostname:
             raise ConfigError(f"HTTP uplink URI {url!r} has no host", hint="use http://host:port/path")
         options, kept = {}, []
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key in ("token_env", "header_env", "gzip", "ca", "timeout"):
+            if key in ("token_env", "header_env", "gzip", "ca", "timeout", "allow_plaintext"):
                 options[key] = value
             else:
                 kept.append((key, value))
@@ -139,6 +220,18 @@ class HttpTransport:
                 raise ConfigError(f"bad header_env={options['header_env']!r}", hint="use header_env=X-Api-Key:MY_ENV_VAR")
             self.headers[name] = env_value(var, f"{name} header")
         self.headers.update(headers or {})
+        user, password = url_credentials(url)
+        if user is not None:
+            if "Authorization" in self.headers:
+                raise ConfigError(f"{redact(url)}: credentials in the URL and a token/Authorization header",
+                                  hint="give one of them")
+            pair = f"{user}:{password or ''}".encode()
+            self.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        secrets = [n for n in self.headers if n.lower() in SECRET_HEADERS
+                   or any(w in n.lower() for w in ("token", "secret", "key"))]
+        if not self.https:
+            check_plaintext(url, self.host, [f"the {n} header" for n in secrets],
+                            plaintext_opt_in(options, allow_plaintext_credentials))
         self._ssl = self._ssl_context(options.get("ca", ca_file), verify_tls) if self.https else None
         self._conn: Optional[http.client.HTTPConnection] = None
         self.connected = False
@@ -183,8 +276,10 @@ class HttpTransport:
             self.connected = True
             return [seq for seq, _ in batch]
         text = detail[:200].decode("utf-8", "replace").strip()
-        raise SendError(f"server answered HTTP {resp.status} {resp.reason}: {text}",
-                        rejected=resp.status in REJECTED_STATUSES)
+        wait = parse_retry_after(resp.getheader("Retry-After")) if resp.status in RETRY_AFTER_STATUSES else None
+        hint = "" if wait is None else f" (Retry-After: {wait:.0f} s)"
+        raise SendError(f"server answered HTTP {resp.status} {resp.reason}{hint}: {text}",
+                        rejected=resp.status in REJECTED_STATUSES, retry_after=wait)
 
     def abort(self) -> None:
         """Unblock a send stuck on a hung server (called from another thread at close)."""
@@ -214,13 +309,13 @@ def make_transport(url: str, **options: Any):
     """
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("http", "https"):
-        keys = ("token", "headers", "gzip", "timeout", "ca_file", "verify_tls")
+        keys = ("token", "headers", "gzip", "timeout", "ca_file", "verify_tls", "allow_plaintext_credentials")
         return HttpTransport(url, **{k: v for k, v in options.items() if k in keys and v is not None})
     if scheme in ("mqtt", "mqtts"):
         from .mqtt import MqttTransport
 
         keys = ("client_id", "username", "password", "ca_file", "verify_tls", "timeout", "max_inflight",
-                "records_per_message")
+                "records_per_message", "allow_plaintext_credentials")
         return MqttTransport(url, **{k: v for k, v in options.items() if k in keys and v is not None})
     if scheme == "file":
         return FileTransport(url, fsync=options.get("fsync") or "batch")

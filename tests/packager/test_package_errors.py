@@ -1,6 +1,8 @@
 """`edgeinfer package` bad input: one clear error line, exit 1, nothing written."""
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import onnx
 import pytest
@@ -20,6 +22,36 @@ def _conv_model(path, *, batch=1):
 @pytest.fixture()
 def model(tmp_path):
     return _conv_model(tmp_path / "tiny.onnx")
+
+
+@pytest.fixture()
+def tmpfs(tmp_path):
+    """mount(size, *options) -> a directory on its own tmpfs (a real read-only or full disk)."""
+    mounts = []
+
+    def mount(size: str, *options: str):
+        where = tmp_path / f"fs{len(mounts)}"
+        where.mkdir()
+        opts = ",".join((f"size={size}",) + options)
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)], capture_output=True, text=True)
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs (needs root or CAP_SYS_ADMIN): {res.stderr.strip()}")
+        mounts.append(where)
+        return where
+
+    yield mount
+    for where in mounts:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _fill(directory):
+    with open(directory / "filler", "wb", buffering=0) as fh:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    fh.write(b"\0" * size)
+            except OSError:
+                pass
 
 
 def _assert_clean_failure(result, out, *needles):
@@ -80,3 +112,31 @@ def test_existing_bundle_needs_force(run_cli, model, tmp_path):
     r = run_cli("package", model, "--device", "orin-nano-8gb", "--precision", "fp16", "-o", out)
     assert r.returncode == 1 and "already exists" in r.stderr and "--force" in r.stderr
     assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_read_only_directory(run_cli, model, tmpfs):
+    out = tmpfs("1m", "ro") / "b.bundle"
+    r = run_cli("package", model, "--device", "orin-nano-8gb", "--precision", "fp16", "-o", out)
+    _assert_clean_failure(r, out, "read-only file system", str(out.parent))
+
+
+def test_parent_is_a_file(run_cli, model, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    for out in (blocker / "b.bundle", blocker / "sub" / "b.bundle"):
+        r = run_cli("package", model, "--device", "orin-nano-8gb", "--precision", "fp16", "-o", out)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        error_lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+        assert len(error_lines) == 1 and f"{blocker} is a file, not a directory" in error_lines[0], r.stderr
+        assert blocker.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["not-a-dir", "tiny.onnx"]
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_disk_full(run_cli, model, tmpfs, archive):
+    disk = tmpfs("1m")
+    _fill(disk)
+    out = disk / ("b.bundle.tar" if archive else "b.bundle")
+    args = ["--archive"] if archive else []
+    r = run_cli("package", model, "--device", "orin-nano-8gb", "--precision", "fp16", "-o", out, *args)
+    _assert_clean_failure(r, out, "no space left", str(disk))
+    assert sorted(p.name for p in disk.iterdir()) == ["filler"]  # no partial dir or temp file left

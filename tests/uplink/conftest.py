@@ -33,3 +33,24 @@ def tls_cert(tmp_path_factory):
                     "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True)
     return cert, key
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """mount_tmpfs(size) -> a directory on its own tmpfs of that size (a disk that can really fill up)."""
+    mounts = []
+
+    def mount_tmpfs(size: str) -> Path:
+        where = tmp_path / f"disk{len(mounts)}"
+        where.mkdir()
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs to fill a disk (needs root or CAP_SYS_ADMIN): {res.stderr.strip()}")
+        mounts.append(where)
+        return where
+
+    yield mount_tmpfs
+    for where in mounts:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+

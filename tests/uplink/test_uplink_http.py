@@ -107,9 +107,10 @@ def test_spool_full_drops_are_exactly_counted(tmp_path, receiver, policy):
     receiver.stop()
     spool = tmp_path / "spool"
     up = Uplink(receiver.url, spool_dir=spool, max_spool_bytes=20_000, full_policy=policy, backoff_initial=5.0)
-    produced = 600
+    produced, accepted = 600, []
     for n in range(produced):
-        up.put({"source": "cam0", "n": n, "pad": "x" * 40})
+        if up.put({"source": "cam0", "n": n, "pad": "x" * 40}):
+            accepted.append(n)
         if n % 100 == 99:
             assert up.flush(10)
     up.close(timeout=0.5)
@@ -124,9 +125,12 @@ def test_spool_full_drops_are_exactly_counted(tmp_path, receiver, policy):
     reason = "spool_full_oldest" if policy == "drop_oldest" else "spool_full_rejected"
     assert stats["drops"] == {reason: produced - len(delivered)}
     if policy == "drop_oldest":
+        assert accepted == list(range(produced))  # put() accepts; the spool evicts the oldest
         assert delivered == list(range(produced - len(delivered), produced))  # the newest survive
     else:
-        assert delivered == list(range(len(delivered)))  # the first ones survive
+        # put() is truthful: exactly the records it said True for are delivered, the rest were refused there.
+        assert delivered == accepted
+        assert accepted[:50] == list(range(50))  # the first ones survive
 
 
 @pytest.mark.integration

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import defaultdict
 
 import pytest
@@ -162,3 +163,19 @@ def test_fsync_modes_deliver_in_order(tmp_path, fsync):
             up.put({"n": n})
     assert [e["record"]["n"] for e in _lines(out)] == list(range(40))
     assert [e["seq"] for e in _lines(out)] == list(range(40))
+
+
+def test_health_flags_a_sender_that_overruns_its_deadline():
+    from edgeinfer.uplink.health import Health
+
+    h = Health(send_budget=0.05, slack=0.05)
+    h.busy()  # a send starts: due back within budget + slack
+    ok = h.report(sender_alive=True, writer_alive=True, closed=False, state="connected")
+    assert ok["ok"] and not ok["stuck"]
+    time.sleep(0.2)
+    late = h.report(sender_alive=True, writer_alive=True, closed=False, state="connected")
+    assert late["stuck"] and not late["ok"] and "past its deadline" in late["problems"][0]
+    h.idle(60.0)  # a long backoff wait is not "stuck"
+    assert h.report(sender_alive=True, writer_alive=True, closed=False, state="backing_off")["ok"]
+    dead = h.report(sender_alive=False, writer_alive=True, closed=False, state="backing_off")
+    assert dead["problems"] == ["sender thread is not running"]

@@ -53,6 +53,8 @@ class Receiver:
         self.headers: Dict[str, str] = {}
         self.fail_every = 0  # >0: answer 500 to every n-th request (flaky server)
         self.reject_if = None  # callable(envelope) -> True to answer 400 for a batch holding it
+        self.answer_first: List[tuple] = []  # (status, {header: value}) answered to the next requests, in order
+        self.times: List[float] = []  # monotonic arrival time of every POST
         self.release = threading.Event()
         self.conns: List[socket.socket] = []  # open keep-alive connections, cut on stop()
         self.server = None
@@ -76,8 +78,12 @@ class Receiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
                     receiver.requests += 1
+                    receiver.times.append(time.monotonic())
                     receiver.headers = dict(self.headers)
                     flaky = receiver.fail_every and receiver.requests % receiver.fail_every == 0
+                    canned = receiver.answer_first.pop(0) if receiver.answer_first else None
+                if canned is not None:
+                    return self._answer(canned[0], b"busy", canned[1])
                 mode = "error" if flaky else receiver.mode
                 if mode == "hang":
                     with receiver.lock:
@@ -100,8 +106,10 @@ class Receiver:
                         receiver.by_key.setdefault(env["key"], env)
                 self._answer(200, b'{"ok":true}')
 
-            def _answer(self, code, body):
+            def _answer(self, code, body, headers=None):
                 self.send_response(code)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -141,6 +149,25 @@ class Receiver:
         with self.lock:
             return [env["record"][field] for env in self.by_key.values()]
 
+
+
+def fill_disk(directory: Path) -> Path:
+    """Write zeros into ``directory/filler`` until the file system says ENOSPC; returns the filler."""
+    filler = directory / "filler"
+    chunk = b"\0" * 65536
+    with open(filler, "wb", buffering=0) as fh:
+        while True:
+            try:
+                fh.write(chunk)
+            except OSError:
+                break
+        for size in (4096, 512, 1):  # the last pages too
+            try:
+                while True:
+                    fh.write(chunk[:size])
+            except OSError:
+                pass
+    return filler
 
 
 class Broker:
