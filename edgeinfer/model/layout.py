@@ -28,6 +28,7 @@ import ast
 import math
 from typing import Any, Sequence
 
+from ..errors import ModelError
 from .info import PreprocessSpec
 
 Shape = Sequence[Any]
@@ -115,14 +116,38 @@ def _looks_v5(anchors: Any, channels: Any, cells: set[int], nc: int) -> bool:
     return anchors > channels
 
 
+# Bounds on what ONNX metadata may ask the parser to do. ``ast.literal_eval`` of a crafted string (a 100 kB run of
+# unary minus signs, a 50,000-term sum) ends in MemoryError or RecursionError inside CPython's parser, so the size is
+# capped before parsing and those errors become one ModelError. LVIS's 1,203 class names take ~30 kB.
+MAX_NAMES_CHARS = 1 << 20
+MAX_SMALL_CHARS = 256  # imgsz, stride: "[640, 640]" is 10 characters
+
+
+def _literal(raw: str, *, key: str, limit: int) -> Any:
+    """``ast.literal_eval`` of metadata ``key``, bounded; None when it is simply not a literal."""
+    hint = (f"fix or delete the {key!r} entry of the model's ONNX metadata_props "
+            "(onnx.load, edit model.metadata_props, onnx.save), or re-export the model")
+    if len(raw) > limit:
+        raise ModelError(f"ONNX metadata {key!r} is {len(raw):,} characters long (limit {limit:,})", hint=hint)
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError):
+        return None
+    except (MemoryError, RecursionError) as exc:
+        raise ModelError(f"ONNX metadata {key!r} ({len(raw):,} characters) is nested too deeply to read "
+                         f"({type(exc).__name__})", hint=hint) from None
+
+
 def parse_names(raw: str | None) -> dict[int, str]:
-    """Ultralytics' ``names`` metadata: a Python-literal dict string like ``"{0: 'person', 1: 'car'}"``."""
+    """Ultralytics' ``names`` metadata: a Python-literal dict string like ``"{0: 'person', 1: 'car'}"``.
+
+    Example:
+        >>> parse_names("{0: 'person', 1: 'car'}"), parse_names("not a literal")
+        ({0: 'person', 1: 'car'}, {})
+    """
     if not raw:
         return {}
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return {}
+    value = _literal(raw, key="names", limit=MAX_NAMES_CHARS)
     if isinstance(value, dict):
         try:
             return {int(k): str(v) for k, v in value.items()}
@@ -137,10 +162,7 @@ def parse_imgsz(raw: str | None) -> tuple[int, int] | None:
     """Ultralytics' ``imgsz`` metadata: ``"[640, 640]"`` (h, w) or ``"640"``."""
     if not raw:
         return None
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return None
+    value = _literal(raw, key="imgsz", limit=MAX_SMALL_CHARS)
     if isinstance(value, int):
         return (value, value)
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
@@ -156,10 +178,8 @@ def preprocess_for(meta: dict[str, str]) -> tuple[PreprocessSpec, bool]:
     """(spec, known): Ultralytics models are letterboxed RGB /255 with their stride; others get the same
     defaults, flagged as assumed so the caller can say so."""
     if is_ultralytics(meta):
-        try:
-            stride = int(ast.literal_eval(meta.get("stride", "32")))
-        except (ValueError, SyntaxError, TypeError):
-            stride = 32
+        value = _literal(meta.get("stride", "32"), key="stride", limit=MAX_SMALL_CHARS)
+        stride = value if isinstance(value, int) else 32
         return PreprocessSpec(letterbox=True, color="RGB", scale=1.0 / 255.0, stride=max(stride, 1)), True
     return PreprocessSpec(), False
 
