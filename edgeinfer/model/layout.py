@@ -180,8 +180,81 @@ def preprocess_for(meta: dict[str, str]) -> tuple[PreprocessSpec, bool]:
     if is_ultralytics(meta):
         value = _literal(meta.get("stride", "32"), key="stride", limit=MAX_SMALL_CHARS)
         stride = value if isinstance(value, int) else 32
-        return PreprocessSpec(letterbox=True, color="RGB", scale=1.0 / 255.0, stride=max(stride, 1)), True
+        return PreprocessSpec(resize="letterbox", color="RGB", scale=1.0 / 255.0, stride=max(stride, 1)), True
     return PreprocessSpec(), False
+
+
+_CHANNELS = (1, 3)
+
+
+def layout_from_shape(shape: Shape) -> str | None:
+    """NCHW or NHWC from a rank-4 image input's shape alone, or None when the shape cannot tell.
+
+    The channel axis is the one holding 1 or 3 while the other candidate does not; ``[N, 48, 48, 3]``
+    is NHWC, ``[1, 3, 640, 640]`` NCHW, ``[1, 3, 48, 3]`` undecidable.
+
+    Example:
+        >>> layout_from_shape(["N", 48, 48, 3]), layout_from_shape([1, 3, "h", "w"]), layout_from_shape([1, 3, 8, 3])
+        ('NHWC', 'NCHW', None)
+    """
+    if len(shape) != 4:
+        return None
+    first, last = shape[1] in _CHANNELS, shape[3] in _CHANNELS
+    if first and not last:
+        return "NCHW"
+    if last and not first:
+        return "NHWC"
+    return None
+
+
+def input_layout(shape: Shape, graph_hint: str | None = None) -> tuple[str, str]:
+    """(layout, why): the graph's own evidence (a Transpose [0,3,1,2] before the first Conv means NHWC; a Conv
+    fed directly means NCHW) wins over the shape; NCHW when neither can tell."""
+    if graph_hint in ("NCHW", "NHWC"):
+        return graph_hint, "from the graph (what the first Conv reads)"
+    by_shape = layout_from_shape(shape)
+    if by_shape:
+        return by_shape, "from the input shape (the 1/3-channel axis)"
+    return "NCHW", "assumed (the input shape cannot tell; declare layout=nhwc if it is)"
+
+
+def input_hw(shape: Shape, layout: str) -> tuple[Any, Any] | None:
+    """(height, width) dims of a rank-4 image input in ``layout`` (they may be symbolic), else None."""
+    if len(shape) != 4:
+        return None
+    return (shape[2], shape[3]) if layout == "NCHW" else (shape[1], shape[2])
+
+
+def input_channels(shape: Shape, layout: str) -> Any:
+    return shape[1] if layout == "NCHW" else shape[3]
+
+
+def static_hw(shape: Shape, layout: str) -> tuple[int, int] | None:
+    hw = input_hw(shape, layout)
+    if hw and all(isinstance(d, int) and d > 0 for d in hw):
+        return (int(hw[0]), int(hw[1]))
+    return None
+
+
+def describe_input(shape: Shape, meta: dict[str, str], *, graph_hint: str | None = None,
+                   declared: Any = None) -> tuple[PreprocessSpec, str]:
+    """The image input's PreprocessSpec (Ultralytics metadata or defaults, the layout read from the graph/shape,
+    GRAY for one channel, then ``declared`` overrides) and one line saying where each part came from."""
+    spec, known = preprocess_for(meta)
+    layout, why = ("NCHW", "Ultralytics export") if known else input_layout(shape, graph_hint)
+    changes: dict[str, Any] = {"layout": layout}
+    if len(shape) == 4 and input_channels(shape, layout) == 1:
+        changes["color"] = "GRAY"
+    spec = spec.updated(changes).updated(declared)
+    source = "from Ultralytics metadata" if known else "assumed: letterbox, RGB, 1/255 (not an Ultralytics model)"
+    if declared is not None:
+        source = "declared (" + _describe_spec(spec) + ")"
+    return spec, f"pre-processing {source}; layout {spec.layout} {why if spec.layout == layout else '(declared)'}"
+
+
+def _describe_spec(spec: PreprocessSpec) -> str:
+    return (f"resize {spec.resize}, {spec.color}, scale {spec.scale:.6g}, mean {list(spec.mean)}, "
+            f"std {list(spec.std)}, {spec.layout}")
 
 
 def parse_bool(raw: str | None) -> bool:
