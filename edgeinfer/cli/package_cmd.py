@@ -46,11 +46,16 @@ class _ProgressLine:
 @click.option("--force", is_flag=True, help="Replace an existing bundle (atomically).")
 @click.option("--archive", is_flag=True, help="Write a single-file .tar bundle.")
 @click.option("--build", is_flag=True, help="Build TensorRT engines into the bundle now (needs TensorRT: on the device).")
+@click.option("--preprocess", "preprocess", multiple=True, metavar="KEY=VALUE",
+              help="Declare the model's pre-processing (repeatable, or space-separated in one value): "
+                   "mean=0.485,0.456,0.406 std=0.229,0.224,0.225 color=rgb|bgr|gray resize=letterbox|stretch|crop "
+                   "scale=1/255|none layout=nchw|nhwc pad=114, or the preset 'imagenet'. Default: Ultralytics "
+                   "metadata, else letterbox RGB 1/255 with the layout read from the graph.")
 @click.option("--json", "as_json", is_flag=True, help="Print the bundle summary as JSON (the `inspect --json` shape).")
 def package(model: str, devices: str, precision: Optional[str], calib: Optional[str], calib_method: Optional[str],
             val: Optional[str], accuracy_budget: Optional[float], dla: Optional[str], imgsz: Optional[str], batch: int,
             dynamic: bool, jetpack: Optional[str], out: Optional[str], force: bool, archive: bool, build: bool,
-            as_json: bool) -> None:
+            preprocess: tuple, as_json: bool) -> None:
     """Package MODEL (.onnx or Ultralytics .pt) into ONE bundle for one or more Jetson devices."""
     from ..bundle import open_bundle, summarize
     from ..packager import package_model
@@ -60,6 +65,7 @@ def package(model: str, devices: str, precision: Optional[str], calib: Optional[
         model, devices=devices, precision=precision, calib=calib, calib_method=calib_method, val=val,
         accuracy_budget=accuracy_budget, dla=dla, imgsz=imgsz, batch=batch, dynamic=dynamic, jetpack=jetpack,
         out=out, force=force, archive=archive, build=build, progress=_ProgressLine(),
+        preprocess=" ".join(preprocess) if preprocess else None,
         report=lambda line: click.echo(line, err=as_json),
     )
     summary = summarize(open_bundle(dest))

@@ -35,7 +35,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
                   calib: str | Path | None = None, calib_method: str | None = None, val: str | Path | None = None,
                   accuracy_budget: float | None = None, dla: str | int | None = None, imgsz: Any = None,
                   batch: int = 1, dynamic: bool = False, jetpack: str | None = None, out: str | Path | None = None,
-                  force: bool = False, archive: bool = False, build: bool = False,
+                  force: bool = False, archive: bool = False, build: bool = False, preprocess: Any = None,
                   progress: Progress | None = None, report: Report | None = None) -> Path:
     """Package ``model_path`` for ``devices`` into one bundle and return its path.
 
@@ -51,6 +51,9 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         jetpack: target JetPack line for placement/calibration cache (default: per device, see targets).
         out: bundle directory (or .tar with ``archive``); default ``<model stem>.bundle`` here.
         build: build engines into the bundle right away (needs TensorRT).
+        preprocess: the model's pre-processing where it cannot be read from the model (non-Ultralytics models):
+            ``"imagenet resize=crop"``, ``{"mean": (0.5,) * 3, "std": (0.5,) * 3, "color": "BGR"}`` or a
+            PreprocessSpec; stored in the bundle and applied by the runtime (docs/packaging.md).
         progress: called as ``progress(label, done, total)`` during calibration and accuracy steps.
         report: called with one line per decision (device resolution, placement, artifacts).
     """
@@ -60,7 +63,8 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
     _check_calibration_inputs(targets, calib, calib_method)
     with tempfile.TemporaryDirectory(prefix="edgeinfer-package-") as work_dir:
         work = Path(work_dir)
-        model = _ingest(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, work=work, say=say)
+        model = _ingest(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, preprocess=preprocess, work=work,
+                        say=say)
         plans = {t.name: _plan(model.onnx_path, t, say) for t in targets}
         int8, targets = _int8(model, targets, plans, calib=calib, calib_method=calib_method, val=val,
                               budget=accuracy_budget, work=work, progress=progress, say=say)
@@ -137,13 +141,18 @@ def _check_calibration_inputs(targets: list[Target], calib: Any, method: Any) ->
         raise QuantizeError(f"calibration set {text} does not exist", hint="check the --calib path")
 
 
-def _ingest(model_path: Any, *, imgsz: Any, batch: int, dynamic: bool, work: Path, say: Report) -> Any:
+def _ingest(model_path: Any, *, imgsz: Any, batch: int, dynamic: bool, preprocess: Any, work: Path,
+            say: Report) -> Any:
     from ..model import load_model
 
-    model = load_model(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, workdir=work / "model")
+    model = load_model(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, preprocess=preprocess,
+                       workdir=work / "model")
     info = model.info
+    pre = info.preprocess
     say(f"model: {info.source} ({info.task}, layout {info.output_layout}, input {info.input.shape}, "
         f"{info.num_classes} classes)")
+    say(f"pre-processing: {pre.layout}, {pre.color}, resize {pre.resize}, scale {pre.scale:.6g}, "
+        f"mean {list(pre.mean)}, std {list(pre.std)}" + (" (declared)" if preprocess is not None else ""))
     return model
 
 
