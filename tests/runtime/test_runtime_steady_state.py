@@ -75,5 +75,6 @@ def test_dynamic_yolo_keeps_nothing_per_frame(dynamic_yolov8n):
         shapes = {model._pre.geometry(f.shape[:2]).dst_hw for f in frames}
         assert len(shapes) == 2, "the two frames must give two input rectangles"
         growth, ours, where = traced_growth(model, frames, warmup=WARMUP, n=FRAMES)
-    assert ours / FRAMES < MAX_OURS_PER_FRAME, f"{ours} bytes kept over {FRAMES} frames:\n" + "\n".join(where)
-    assert growth / FRAMES < MAX_ALL_PER_FRAME, f"{growth} bytes kept over {FRAMES} frames in all"
+    # 1 KiB for what the measurement and numpy's small caches leave once; the rest scales with frames
+    assert ours < 1024 + MAX_OURS_PER_FRAME * FRAMES, f"{ours} bytes kept over {FRAMES} frames:\n" + "\n".join(where)
+    assert growth < 1024 + MAX_ALL_PER_FRAME * FRAMES, f"{growth} bytes kept over {FRAMES} frames in all"
