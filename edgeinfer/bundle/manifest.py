@@ -26,7 +26,8 @@ from typing import Any, Dict
 
 import yaml
 
-from ..errors import BundleError
+from ..errors import BundleError, EdgeInferError
+from ..model.info import PreprocessSpec
 from ._fs import sha256_bytes
 
 SCHEMA_VERSION = 1
@@ -76,6 +77,7 @@ def validate_manifest(data: Any, *, source: str) -> None:
         if key not in data:
             raise BundleError(f"{source} is malformed: missing key {key!r}", hint=_REPACK_HINT)
     _expect_mapping(data, ("model", "devices", "checksums"), source)
+    _validate_preprocess(data["model"], source)
     if not data["devices"]:
         raise BundleError(f"{source} is malformed: no devices", hint=_REPACK_HINT)
     for name, entry in data["devices"].items():
@@ -94,6 +96,20 @@ def _validate_device(name: str, entry: Any, source: str) -> None:
     unknown = sorted(set(entry["artifacts"]) - set(ARTIFACT_KINDS))
     if unknown:
         raise BundleError(f"{source} is malformed: unknown artifact kind(s) {unknown} in {where}", hint=_REPACK_HINT)
+
+
+def _validate_preprocess(model: Dict[str, Any], source: str) -> None:
+    """``model.preprocess`` (what the runtime applies to every frame) must be one this edgeinfer can apply."""
+    pre = model.get("preprocess")
+    if pre is None:
+        return
+    if not isinstance(pre, dict):
+        raise BundleError(f"{source} is malformed: model.preprocess is not a mapping", hint=_REPACK_HINT)
+    try:
+        PreprocessSpec.from_dict(pre)
+    except (EdgeInferError, TypeError, ValueError) as exc:
+        raise BundleError(f"{source}: model.preprocess cannot be applied here ({exc})",
+                          hint="upgrade edgeinfer on this device, or re-package with this version") from exc
 
 
 def _expect_mapping(data: Dict[str, Any], keys: Any, source: str) -> None:

@@ -16,10 +16,11 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from ..errors import ModelError
+from ..errors import ConfigError, EdgeInferError, ModelError
 
 Dim = Union[int, str]  # a str names a dynamic axis ("batch", "height")
 
@@ -53,19 +54,73 @@ class TensorSpec:
         return cls(name=str(data["name"]), shape=list(data["shape"]), dtype=str(data.get("dtype", "float32")))
 
 
+RESIZE_MODES = ("letterbox", "stretch", "crop")
+COLORS = ("RGB", "BGR", "GRAY")
+LAYOUTS = ("NCHW", "NHWC")
+# ``--preprocess imagenet``: torchvision's ImageNet normalisation (RGB, 1/255, then mean/std per channel)
+PRESETS: Dict[str, Dict[str, Any]] = {
+    "imagenet": {"color": "RGB", "scale": 1.0 / 255.0, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
+}
+_KEYS = ("resize", "pad", "color", "scale", "mean", "std", "layout", "stride", "center")
+
+
 @dataclass(frozen=True)
 class PreprocessSpec:
-    """How a BGR uint8 frame becomes the model input. Ultralytics defaults for YOLO."""
+    """How a BGR uint8 frame becomes the model input: ``((pixel * scale) - mean) / std`` per model channel.
 
-    letterbox: bool = True  # aspect-preserving resize + pad; False = plain stretch resize
+    Ultralytics defaults for YOLO. ``resize``: ``letterbox`` (aspect kept, padded with ``pad_value``),
+    ``stretch`` (plain resize to the input size) or ``crop`` (aspect kept, the frame covers the input and the
+    centre is cut out). ``color``: the channel order the model wants (``GRAY`` for one-channel inputs);
+    ``mean``/``std`` are in that order. ``layout``: NCHW or NHWC, read from the graph at packaging time.
+
+    Example:
+        >>> spec = PreprocessSpec().updated("imagenet resize=stretch layout=nhwc")
+        >>> spec.resize, spec.layout, spec.mean, round(spec.scale, 6)
+        ('stretch', 'NHWC', (0.485, 0.456, 0.406), 0.003922)
+        >>> PreprocessSpec.from_dict({"letterbox": False}).resize   # bundles written before `resize` existed
+        'stretch'
+    """
+
+    resize: str = "letterbox"
     pad_value: int = 114
-    color: str = "RGB"  # channel order the model wants (frames arrive BGR from OpenCV)
+    color: str = "RGB"
     scale: float = 1.0 / 255.0
     mean: Tuple[float, float, float] = (0.0, 0.0, 0.0)  # subtracted after scaling
     std: Tuple[float, float, float] = (1.0, 1.0, 1.0)
     layout: str = "NCHW"
     stride: int = 32  # dynamic-shape inputs are rounded to a multiple of this
     center: bool = True  # pad equally on both sides (Ultralytics), else bottom/right only
+
+    def __post_init__(self) -> None:
+        for key, value, allowed in (("resize", self.resize, RESIZE_MODES), ("color", self.color, COLORS),
+                                    ("layout", self.layout, LAYOUTS)):
+            if value not in allowed:
+                raise ConfigError(f"pre-processing {key}={value!r} is not supported",
+                                  hint=f"use one of {', '.join(a.lower() for a in allowed)}")
+        for key in ("mean", "std"):
+            value = tuple(float(v) for v in getattr(self, key))
+            if len(value) == 1:
+                value = value * 3
+            if len(value) != 3 or not all(math.isfinite(v) for v in value):
+                raise ConfigError(f"pre-processing {key}={getattr(self, key)} needs 1 or 3 finite numbers",
+                                  hint=f"e.g. {key}=0.485,0.456,0.406 (in the model's channel order)")
+            object.__setattr__(self, key, value)
+        if any(v == 0 for v in self.std):
+            raise ConfigError(f"pre-processing std={self.std} contains zero", hint="use a non-zero std per channel")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ConfigError(f"pre-processing scale={self.scale} must be a positive number",
+                              hint="use scale=1/255 (pixels to 0..1) or scale=1 (raw 0..255)")
+        if not 0 <= int(self.pad_value) <= 255 or int(self.stride) < 1:
+            raise ConfigError(f"pre-processing pad={self.pad_value} / stride={self.stride} out of range",
+                              hint="pad is a grey level 0..255, stride a positive integer")
+
+    @property
+    def letterbox(self) -> bool:
+        return self.resize == "letterbox"
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "GRAY" else 3
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -75,10 +130,75 @@ class PreprocessSpec:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "PreprocessSpec":
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        for key in ("mean", "std"):
-            if key in known:
-                known[key] = tuple(float(v) for v in known[key])
+        if "resize" not in known and "letterbox" in data:  # schema before `resize`: a boolean
+            known["resize"] = "letterbox" if data["letterbox"] else "stretch"
         return cls(**known)
+
+    def updated(self, overrides: Union[None, str, Mapping[str, Any], "PreprocessSpec"]) -> "PreprocessSpec":
+        """This spec with ``overrides`` applied: a PreprocessSpec (taken whole), a mapping, or the CLI text
+        ``"imagenet mean=0.5 std=0.5 color=rgb resize=stretch scale=1/255 layout=nhwc pad=114"``
+        (space- or semicolon-separated ``key=value``; ``imagenet`` is a preset). Unknown keys are a ConfigError.
+        """
+        if overrides is None:
+            return self
+        if isinstance(overrides, PreprocessSpec):
+            return overrides
+        items = parse_preprocess(overrides) if isinstance(overrides, str) else dict(overrides)
+        changes: Dict[str, Any] = {}
+        for key, value in items.items():
+            key = {"pad": "pad_value"}.get(str(key).lower(), str(key).lower())
+            if key not in self.__dataclass_fields__:
+                raise ConfigError(f"unknown pre-processing key {key!r}", hint=f"use {', '.join(_KEYS)} or 'imagenet'")
+            changes[key] = _coerce(key, value)
+        return replace(self, **changes)
+
+
+def parse_preprocess(text: str) -> Dict[str, Any]:
+    """``"imagenet std=0.5 color=bgr"`` -> ``{"color": "RGB", ..., "std": "0.5", "color": "bgr"}`` (later wins).
+
+    Example:
+        >>> parse_preprocess("mean=0.5 std=0.25; resize=crop")
+        {'mean': '0.5', 'std': '0.25', 'resize': 'crop'}
+    """
+    out: Dict[str, Any] = {}
+    for token in str(text).replace(";", " ").split():
+        if "=" not in token:
+            if token.lower() not in PRESETS:
+                raise ConfigError(f"pre-processing item {token!r} is not key=value",
+                                  hint=f"write e.g. mean=0.485,0.456,0.406; keys: {', '.join(_KEYS)}; presets: "
+                                       + ", ".join(PRESETS))
+            out.update(PRESETS[token.lower()])
+            continue
+        key, _, value = token.partition("=")
+        out[key.strip().lower()] = value.strip()
+    return out
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """CLI strings (and Python values) -> the field's type; ConfigError naming the key otherwise."""
+    try:
+        if key in ("resize", "color", "layout"):
+            text = str(value).strip()
+            return text.lower() if key == "resize" else text.upper()
+        if key in ("mean", "std"):
+            items = value.split(",") if isinstance(value, str) else (value if isinstance(value, (list, tuple)) else [value])
+            return tuple(_number(v) for v in items)
+        if key == "scale":
+            return 1.0 if str(value).strip().lower() in ("none", "1") else _number(value)
+        if key == "center":
+            return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes")
+        return int(value)  # pad_value, stride
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise ConfigError(f"pre-processing {key}={value!r} is not a valid value",
+                          hint="numbers as 0.5 or 1/255; lists comma-separated, e.g. mean=0.485,0.456,0.406") from None
+
+
+def _number(value: Any) -> float:
+    text = str(value).strip()
+    if "/" in text:
+        num, _, den = text.partition("/")
+        return float(num) / float(den)
+    return float(text)
 
 
 @dataclass(frozen=True)
@@ -159,5 +279,5 @@ class ModelInfo:
                 source=data.get("source", ""),
                 metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, EdgeInferError) as exc:
             raise ModelError(f"model info is malformed: {exc}", hint="re-package the model") from exc

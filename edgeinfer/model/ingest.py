@@ -27,8 +27,17 @@ from typing import Any
 from .._deps import require
 from ..errors import ConfigError, ModelError
 from . import onnx_utils as ou
-from .info import ModelInfo
-from .layout import detect_layout, is_ultralytics, parse_bool, parse_imgsz, parse_names, preprocess_for
+from .info import ModelInfo, PreprocessSpec
+from .layout import (
+    describe_input,
+    detect_layout,
+    input_layout,
+    is_ultralytics,
+    parse_bool,
+    parse_imgsz,
+    parse_names,
+    static_hw,
+)
 from .ultralytics_export import export_ultralytics
 
 logger = logging.getLogger(__name__)
@@ -75,7 +84,7 @@ def normalize_imgsz(imgsz: Any) -> tuple[int, int] | None:
 
 
 def load_model(path: str | Path, *, imgsz: Any = None, batch: int = 1, dynamic: bool = False,
-               opset: int | None = None, workdir: str | Path) -> IngestedModel:
+               opset: int | None = None, preprocess: Any = None, workdir: str | Path) -> IngestedModel:
     """Ingest an ``.onnx`` or Ultralytics ``.pt``; see the module docstring for every step.
 
     Args:
@@ -84,6 +93,8 @@ def load_model(path: str | Path, *, imgsz: Any = None, batch: int = 1, dynamic: 
         batch: static batch size (ignored with ``dynamic=True``).
         dynamic: keep symbolic dims (GPU engines with optimisation profiles; never DLA).
         opset: target opset; default 17 for ``.pt`` exports, unchanged for ONNX.
+        preprocess: declared pre-processing overriding what is read from the model: a PreprocessSpec, a
+            mapping or the CLI text (``"imagenet resize=stretch"``, see PreprocessSpec.updated).
         workdir: where the canonical ONNX is written.
 
     Example:
@@ -97,6 +108,8 @@ def load_model(path: str | Path, *, imgsz: Any = None, batch: int = 1, dynamic: 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
+    if preprocess is not None:
+        PreprocessSpec().updated(preprocess)  # a bad declaration fails before minutes of export
 
     def note(msg: str) -> None:
         logger.info(msg)
@@ -110,7 +123,7 @@ def load_model(path: str | Path, *, imgsz: Any = None, batch: int = 1, dynamic: 
         model = ou.load_onnx(path)
         note(f"loaded {path.name}: opset {ou.opset_of(model)}, {len(model.graph.node)} nodes, sha256 {sha[:12]}")
         model = _convert_opset(model, opset, note)
-        model = _fix_onnx_shapes(model, hw=hw, batch=batch, dynamic=dynamic, note=note)
+        model = _fix_onnx_shapes(model, hw=hw, batch=batch, dynamic=dynamic, preprocess=preprocess, note=note)
         before = len(model.graph.node)
         model = ou.simplify(ou.infer_shapes(model))
         note(f"simplified with onnxslim: {before} -> {len(model.graph.node)} nodes")
@@ -125,7 +138,7 @@ def load_model(path: str | Path, *, imgsz: Any = None, batch: int = 1, dynamic: 
     if path.exists() and out_path.resolve() == path.resolve():  # never overwrite the user's source file
         out_path = workdir / f"{path.stem}.ingested.onnx"
     ou.save_onnx_atomic(model, out_path)
-    info = describe(model, source=("ultralytics:" if is_pt else "") + path.name, note=note)
+    info = describe(model, source=("ultralytics:" if is_pt else "") + path.name, note=note, preprocess=preprocess)
     note(f"wrote {out_path}")
     return IngestedModel(onnx_path=out_path, info=info, source_sha256=sha, log=lines)
 
@@ -167,7 +180,7 @@ def _convert_opset(model: Any, opset: int | None, note) -> Any:
     return converted
 
 
-def _fix_onnx_shapes(model: Any, *, hw, batch: int, dynamic: bool, note) -> Any:
+def _fix_onnx_shapes(model: Any, *, hw, batch: int, dynamic: bool, preprocess: Any, note) -> Any:
     inputs = ou.graph_inputs(model)
     meta = ou.metadata(model)
     dims: dict[str, list[int | str]] = {}
@@ -177,7 +190,10 @@ def _fix_onnx_shapes(model: Any, *, hw, batch: int, dynamic: bool, note) -> Any:
         if shape and not dynamic:
             new[0] = _fix_batch(inp.name, shape[0], batch)
         if index == 0 and len(shape) == 4:
-            new[2], new[3] = _fix_hw(inp.name, shape, hw, parse_imgsz(meta.get("imgsz")), dynamic)
+            spec, _ = describe_input(shape, meta, graph_hint=graph_layout(model, inp.name), declared=preprocess)
+            at = (2, 3) if spec.layout == "NCHW" else (1, 2)
+            new[at[0]], new[at[1]] = _fix_hw(inp.name, [shape[at[0]], shape[at[1]]], hw,
+                                             parse_imgsz(meta.get("imgsz")), dynamic)
         if not dynamic and not all(isinstance(d, int) for d in new):
             raise ModelError(f"input {inp.name!r} has dynamic dims {shape} that edgeinfer cannot fix by itself",
                              hint="export the model with static shapes, or pass dynamic=True (--dynamic) for GPU-only engines")
@@ -199,7 +215,8 @@ def _fix_batch(name: str, current: Any, batch: int) -> int:
 
 
 def _fix_hw(name: str, shape: list, hw, meta_hw, dynamic: bool) -> tuple[Any, Any]:
-    h, w = shape[2], shape[3]
+    """``shape`` is the input's [height, width] (whatever the layout)."""
+    h, w = shape
     static = isinstance(h, int) and isinstance(w, int)
     if static:
         if hw and (h, w) != hw:
@@ -217,27 +234,58 @@ def _fix_hw(name: str, shape: list, hw, meta_hw, dynamic: bool) -> tuple[Any, An
     return target
 
 
-def describe(model: Any, *, source: str, note=None) -> ModelInfo:
-    """ModelInfo for an ONNX model: I/O specs, layout, names, pre-processing (Ultralytics metadata when present)."""
+_PASS_THROUGH = {"Cast", "Mul", "Add", "Sub", "Div", "Identity", "Clip", "Relu", "Sqrt", "Neg"}
+
+
+def graph_layout(model: Any, input_name: str, *, max_nodes: int = 16) -> str | None:
+    """NCHW/NHWC as the graph itself says: follow the input through element-wise ops to the first node that
+    fixes an axis order. ``Transpose(perm=[0,3,1,2])`` (what tf2onnx/keras2onnx put in front of the first
+    Conv) means NHWC; a ``Conv`` (always NCHW in ONNX) or ``Transpose(perm=[0,2,3,1])`` means NCHW; None if unclear.
+
+    Example:
+        >>> import onnx.helper as h                                     # doctest: +SKIP
+        >>> graph_layout(onnx.load("onet.onnx"), "input_3")             # doctest: +SKIP
+        'NHWC'
+    """
+    consumers: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    frontier, seen = [input_name], 0
+    while frontier and seen < max_nodes:
+        name = frontier.pop(0)
+        for node in consumers.get(name, []):
+            seen += 1
+            if node.op_type in ("Conv", "ConvTranspose"):
+                return "NCHW"
+            if node.op_type == "Transpose":
+                perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), [])
+                return {(0, 3, 1, 2): "NHWC", (0, 2, 3, 1): "NCHW"}.get(tuple(perm))
+            if node.op_type in _PASS_THROUGH:
+                frontier.extend(node.output)
+    return None
+
+
+def describe(model: Any, *, source: str, note=None, preprocess: Any = None) -> ModelInfo:
+    """ModelInfo for an ONNX model: I/O specs, layout, names, pre-processing (Ultralytics metadata when present,
+    the input layout read from the graph, then what ``preprocess`` declares)."""
     meta = ou.metadata(model)
     inputs, outputs = ou.io_specs(model)
     names = parse_names(meta.get("names"))
-    spec, known_pre = preprocess_for(meta)
     first = inputs[0] if inputs else None
-    imgsz = None
-    if first is not None and len(first.shape) == 4 and all(isinstance(d, int) for d in first.shape[2:]):
-        imgsz = (int(first.shape[2]), int(first.shape[3]))
-    imgsz = imgsz or parse_imgsz(meta.get("imgsz"))
+    shape = first.shape if first is not None else []
+    spec, how = describe_input(shape, meta, graph_hint=graph_layout(model, first.name) if first else None,
+                               declared=preprocess)
+    imgsz = static_hw(shape, spec.layout) or parse_imgsz(meta.get("imgsz"))
     task, layout = detect_layout([o.shape for o in outputs], imgsz=imgsz, names=names,
                                  end2end=parse_bool(meta.get("end2end")), task=meta.get("task"))
     if task == "detect" and not names and layout in ("yolov8", "yolov5"):
         nc = outputs[0].shape[1] - 4 if layout == "yolov8" else outputs[0].shape[2] - 5
         names = {i: str(i) for i in range(int(nc))}
     if note:
-        note(f"layout {layout} (task {task}, {len(names)} classes), pre-processing "
-             + ("from Ultralytics metadata" if known_pre else "assumed: letterbox, RGB, 1/255 (not an Ultralytics model)"))
+        note(f"layout {layout} (task {task}, {len(names)} classes), {how}")
     return ModelInfo(inputs=inputs, outputs=outputs, task=task, output_layout=layout, names=names, preprocess=spec,
                      opset=ou.opset_of(model), source=source, metadata=meta)
 
 
-__all__ = ["IngestedModel", "load_model", "describe", "normalize_imgsz", "is_ultralytics"]
+__all__ = ["IngestedModel", "load_model", "describe", "graph_layout", "input_layout", "normalize_imgsz", "is_ultralytics"]

@@ -28,6 +28,7 @@ import ast
 import math
 from typing import Any, Sequence
 
+from ..errors import ModelError
 from .info import PreprocessSpec
 
 Shape = Sequence[Any]
@@ -115,14 +116,38 @@ def _looks_v5(anchors: Any, channels: Any, cells: set[int], nc: int) -> bool:
     return anchors > channels
 
 
+# Bounds on what ONNX metadata may ask the parser to do. ``ast.literal_eval`` of a crafted string (a 100 kB run of
+# unary minus signs, a 50,000-term sum) ends in MemoryError or RecursionError inside CPython's parser, so the size is
+# capped before parsing and those errors become one ModelError. LVIS's 1,203 class names take ~30 kB.
+MAX_NAMES_CHARS = 1 << 20
+MAX_SMALL_CHARS = 256  # imgsz, stride: "[640, 640]" is 10 characters
+
+
+def _literal(raw: str, *, key: str, limit: int) -> Any:
+    """``ast.literal_eval`` of metadata ``key``, bounded; None when it is simply not a literal."""
+    hint = (f"fix or delete the {key!r} entry of the model's ONNX metadata_props "
+            "(onnx.load, edit model.metadata_props, onnx.save), or re-export the model")
+    if len(raw) > limit:
+        raise ModelError(f"ONNX metadata {key!r} is {len(raw):,} characters long (limit {limit:,})", hint=hint)
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError):
+        return None
+    except (MemoryError, RecursionError) as exc:
+        raise ModelError(f"ONNX metadata {key!r} ({len(raw):,} characters) is nested too deeply to read "
+                         f"({type(exc).__name__})", hint=hint) from None
+
+
 def parse_names(raw: str | None) -> dict[int, str]:
-    """Ultralytics' ``names`` metadata: a Python-literal dict string like ``"{0: 'person', 1: 'car'}"``."""
+    """Ultralytics' ``names`` metadata: a Python-literal dict string like ``"{0: 'person', 1: 'car'}"``.
+
+    Example:
+        >>> parse_names("{0: 'person', 1: 'car'}"), parse_names("not a literal")
+        ({0: 'person', 1: 'car'}, {})
+    """
     if not raw:
         return {}
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return {}
+    value = _literal(raw, key="names", limit=MAX_NAMES_CHARS)
     if isinstance(value, dict):
         try:
             return {int(k): str(v) for k, v in value.items()}
@@ -137,10 +162,7 @@ def parse_imgsz(raw: str | None) -> tuple[int, int] | None:
     """Ultralytics' ``imgsz`` metadata: ``"[640, 640]"`` (h, w) or ``"640"``."""
     if not raw:
         return None
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return None
+    value = _literal(raw, key="imgsz", limit=MAX_SMALL_CHARS)
     if isinstance(value, int):
         return (value, value)
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
@@ -156,12 +178,83 @@ def preprocess_for(meta: dict[str, str]) -> tuple[PreprocessSpec, bool]:
     """(spec, known): Ultralytics models are letterboxed RGB /255 with their stride; others get the same
     defaults, flagged as assumed so the caller can say so."""
     if is_ultralytics(meta):
-        try:
-            stride = int(ast.literal_eval(meta.get("stride", "32")))
-        except (ValueError, SyntaxError, TypeError):
-            stride = 32
-        return PreprocessSpec(letterbox=True, color="RGB", scale=1.0 / 255.0, stride=max(stride, 1)), True
+        value = _literal(meta.get("stride", "32"), key="stride", limit=MAX_SMALL_CHARS)
+        stride = value if isinstance(value, int) else 32
+        return PreprocessSpec(resize="letterbox", color="RGB", scale=1.0 / 255.0, stride=max(stride, 1)), True
     return PreprocessSpec(), False
+
+
+_CHANNELS = (1, 3)
+
+
+def layout_from_shape(shape: Shape) -> str | None:
+    """NCHW or NHWC from a rank-4 image input's shape alone, or None when the shape cannot tell.
+
+    The channel axis is the one holding 1 or 3 while the other candidate does not; ``[N, 48, 48, 3]``
+    is NHWC, ``[1, 3, 640, 640]`` NCHW, ``[1, 3, 48, 3]`` undecidable.
+
+    Example:
+        >>> layout_from_shape(["N", 48, 48, 3]), layout_from_shape([1, 3, "h", "w"]), layout_from_shape([1, 3, 8, 3])
+        ('NHWC', 'NCHW', None)
+    """
+    if len(shape) != 4:
+        return None
+    first, last = shape[1] in _CHANNELS, shape[3] in _CHANNELS
+    if first and not last:
+        return "NCHW"
+    if last and not first:
+        return "NHWC"
+    return None
+
+
+def input_layout(shape: Shape, graph_hint: str | None = None) -> tuple[str, str]:
+    """(layout, why): the graph's own evidence (a Transpose [0,3,1,2] before the first Conv means NHWC; a Conv
+    fed directly means NCHW) wins over the shape; NCHW when neither can tell."""
+    if graph_hint in ("NCHW", "NHWC"):
+        return graph_hint, "from the graph (what the first Conv reads)"
+    by_shape = layout_from_shape(shape)
+    if by_shape:
+        return by_shape, "from the input shape (the 1/3-channel axis)"
+    return "NCHW", "assumed (the input shape cannot tell; declare layout=nhwc if it is)"
+
+
+def input_hw(shape: Shape, layout: str) -> tuple[Any, Any] | None:
+    """(height, width) dims of a rank-4 image input in ``layout`` (they may be symbolic), else None."""
+    if len(shape) != 4:
+        return None
+    return (shape[2], shape[3]) if layout == "NCHW" else (shape[1], shape[2])
+
+
+def input_channels(shape: Shape, layout: str) -> Any:
+    return shape[1] if layout == "NCHW" else shape[3]
+
+
+def static_hw(shape: Shape, layout: str) -> tuple[int, int] | None:
+    hw = input_hw(shape, layout)
+    if hw and all(isinstance(d, int) and d > 0 for d in hw):
+        return (int(hw[0]), int(hw[1]))
+    return None
+
+
+def describe_input(shape: Shape, meta: dict[str, str], *, graph_hint: str | None = None,
+                   declared: Any = None) -> tuple[PreprocessSpec, str]:
+    """The image input's PreprocessSpec (Ultralytics metadata or defaults, the layout read from the graph/shape,
+    GRAY for one channel, then ``declared`` overrides) and one line saying where each part came from."""
+    spec, known = preprocess_for(meta)
+    layout, why = ("NCHW", "Ultralytics export") if known else input_layout(shape, graph_hint)
+    changes: dict[str, Any] = {"layout": layout}
+    if len(shape) == 4 and input_channels(shape, layout) == 1:
+        changes["color"] = "GRAY"
+    spec = spec.updated(changes).updated(declared)
+    source = "from Ultralytics metadata" if known else "assumed: letterbox, RGB, 1/255 (not an Ultralytics model)"
+    if declared is not None:
+        source = "declared (" + _describe_spec(spec) + ")"
+    return spec, f"pre-processing {source}; layout {spec.layout} {why if spec.layout == layout else '(declared)'}"
+
+
+def _describe_spec(spec: PreprocessSpec) -> str:
+    return (f"resize {spec.resize}, {spec.color}, scale {spec.scale:.6g}, mean {list(spec.mean)}, "
+            f"std {list(spec.std)}, {spec.layout}")
 
 
 def parse_bool(raw: str | None) -> bool:

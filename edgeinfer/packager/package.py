@@ -37,7 +37,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
                   accuracy_budget: float | None = None, dla: str | int | None = None, imgsz: Any = None,
                   batch: int = 1, dynamic: bool = False, jetpack: str | None = None, out: str | Path | None = None,
                   force: bool = False, archive: bool = False, build: bool = False, verify: bool | None = None,
-                  allow_parser_errors: bool = False, progress: Progress | None = None,
+                  allow_parser_errors: bool = False, preprocess: Any = None, progress: Progress | None = None,
                   report: Report | None = None) -> Path:
     """Package ``model_path`` for ``devices`` into one bundle and return its path.
 
@@ -55,6 +55,9 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         build: build engines into the bundle right away (needs TensorRT).
         verify: check every ONNX with NVIDIA's parser before writing (edgeinfer.packager.verify); None = when
             TensorRT or TensorRT-RTX is importable. ``allow_parser_errors`` writes a rejected bundle anyway.
+        preprocess: the model's pre-processing where it cannot be read from the model (non-Ultralytics models):
+            ``"imagenet resize=crop"``, ``{"mean": (0.5,) * 3, "std": (0.5,) * 3, "color": "BGR"}`` or a
+            PreprocessSpec; stored in the bundle and applied by the runtime (docs/packaging.md).
         progress: called as ``progress(label, done, total)`` during calibration and accuracy steps.
         report: called with one line per decision (device resolution, placement, artifacts).
     """
@@ -65,7 +68,8 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
     check = verification_step(verify=verify, allow_errors=allow_parser_errors, say=say)
     with tempfile.TemporaryDirectory(prefix="edgeinfer-package-") as work_dir:
         work = Path(work_dir)
-        model = _ingest(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, work=work, say=say)
+        model = _ingest(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, preprocess=preprocess, work=work,
+                        say=say)
         plans = {t.name: _plan(model.onnx_path, t, say) for t in targets}
         int8, targets = _int8(model, targets, plans, calib=calib, calib_method=calib_method, val=val,
                               budget=accuracy_budget, work=work, progress=progress, say=say)
@@ -142,13 +146,18 @@ def _check_calibration_inputs(targets: list[Target], calib: Any, method: Any) ->
         raise QuantizeError(f"calibration set {text} does not exist", hint="check the --calib path")
 
 
-def _ingest(model_path: Any, *, imgsz: Any, batch: int, dynamic: bool, work: Path, say: Report) -> Any:
+def _ingest(model_path: Any, *, imgsz: Any, batch: int, dynamic: bool, preprocess: Any, work: Path,
+            say: Report) -> Any:
     from ..model import load_model
 
-    model = load_model(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, workdir=work / "model")
+    model = load_model(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, preprocess=preprocess,
+                       workdir=work / "model")
     info = model.info
+    pre = info.preprocess
     say(f"model: {info.source} ({info.task}, layout {info.output_layout}, input {info.input.shape}, "
         f"{info.num_classes} classes)")
+    say(f"pre-processing: {pre.layout}, {pre.color}, resize {pre.resize}, scale {pre.scale:.6g}, "
+        f"mean {list(pre.mean)}, std {list(pre.std)}" + (" (declared)" if preprocess is not None else ""))
     return model
 
 

@@ -9,18 +9,20 @@ Example:
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import BackendError, ConfigError
 from ..model.info import ModelInfo
+from ..model.layout import input_channels, input_hw
 from .backend import Backend
 from .detections import Detections
 from .onnx_info import info_from_session, target_hw
 from .postprocess import DETECT_LAYOUTS, Postprocessor
-from .preprocess import LetterboxTransform, Preprocessor, check_frame
+from .preprocess import LetterboxTransform, Preprocessor, check_frame, input_shape
 from .selection import open_backend
 
 log = logging.getLogger(__name__)
@@ -43,9 +45,12 @@ class Model:
         self.backend_reason = reason
         self._input = backend.inputs[0]
         self._dynamic = not self._input.is_static
-        hw = self._input.shape[2:4] if len(self._input.shape) == 4 else ()
+        _check_input(self._input.shape, info)
+        hw = input_hw(self._input.shape, info.preprocess.layout) or ()
         dynamic_hw = not all(isinstance(d, int) and d > 0 for d in hw)  # only then the stride-aligned rectangle
         self._pre = Preprocessor(info.preprocess, target_hw(info), dynamic=dynamic_hw)
+        # one shape tuple per (batch, h, w), reused: building it per frame showed up in tracemalloc as growth
+        self._shapes: Dict[Tuple[int, int, int], Tuple[int, ...]] = {}
         self._post: Optional[Postprocessor] = None
         if info.task == "detect" and info.output_layout in DETECT_LAYOUTS:
             self._post = Postprocessor(layout=info.output_layout, names=info.names, conf=conf, iou=iou, max_det=max_det)
@@ -55,10 +60,14 @@ class Model:
 
     def _make_gpu_pre(self, wanted: Optional[bool]) -> Any:
         is_trt = self.backend.name == "tensorrt" and not self._dynamic
-        if wanted is False or (wanted is None and not is_trt):
+        spec = self.info.preprocess
+        # the CUDA kernel writes 3-channel NCHW letterbox/stretch; other layouts stay on the CPU path
+        kernel_fits = spec.layout == "NCHW" and spec.color != "GRAY" and spec.resize != "crop"
+        if wanted is False or (wanted is None and not (is_trt and kernel_fits)):
             return None
-        if not is_trt:
-            raise ConfigError("gpu_preprocess=True needs the TensorRT backend with a static input",
+        if not is_trt or not kernel_fits:
+            raise ConfigError("gpu_preprocess=True needs the TensorRT backend with a static 3-channel NCHW input "
+                              "and letterbox or stretch resizing",
                               hint="leave gpu_preprocess unset, or load a bundle with an engine for this device")
         from .gpu_preprocess import make_gpu_preprocessor
 
@@ -87,7 +96,7 @@ class Model:
                 outputs = be.infer(skip_h2d=(self._input.name,))  # type: ignore[call-arg]
         else:
             geo = self._pre.geometry(frame.shape[:2])
-            buf = self.backend.input_buffer(shape=self._batch_shape(1, geo.dst_hw))
+            buf = self.backend.input_buffer(shape=self._batch_shape(1, geo.dst_hw))  # same tuple per size
             self._one[0] = self._pre(frame, out=buf[0])
             outputs = self.backend.infer()
         return self._finish(outputs, self._one)[0]
@@ -107,6 +116,7 @@ class Model:
     def _run_chunk(self, frames: Sequence[np.ndarray]) -> List[Result]:
         same = len({f.shape for f in frames}) == 1
         pre = self._pre if (same or not self._dynamic) else Preprocessor(self.info.preprocess, target_hw(self.info))
+        # (frames of several sizes in one dynamic batch share the letterbox target, not the auto rectangle)
         dst_hw = pre.geometry(frames[0].shape[:2]).dst_hw
         n = len(frames) if self._dynamic_batch() else self.backend.max_batch
         buf = self.backend.input_buffer(shape=self._batch_shape(n, dst_hw))
@@ -117,10 +127,16 @@ class Model:
         b = self._input.shape[0] if self._input.shape else 1
         return not (isinstance(b, int) and b > 0)
 
-    def _batch_shape(self, n: int, hw: Sequence[int]) -> Optional[tuple]:
+    def _batch_shape(self, n: int, hw: Tuple[int, int]) -> Optional[tuple]:
         if not self._dynamic:
             return None
-        return (n, 3, int(hw[0]), int(hw[1]))
+        key = (n, hw[0], hw[1])
+        shape = self._shapes.get(key)
+        if shape is None:
+            if len(self._shapes) > 32:  # bounded like the backend's buffers
+                self._shapes.clear()
+            shape = self._shapes[key] = (n,) + input_shape(self.info.preprocess, hw)
+        return shape
 
     def _finish(self, outputs: Dict[str, np.ndarray], transforms: Sequence[Optional[LetterboxTransform]]) -> List[Result]:
         if self._post is not None:
@@ -160,10 +176,20 @@ class Model:
         return f"Model({self.info.source!r}, backend={self.backend_name!r}, layout={self.info.output_layout!r})"
 
 
+def _check_input(shape: Sequence[Any], info: ModelInfo) -> None:
+    """The image input must be rank 4 with the channel count the pre-processing writes, in its layout."""
+    spec = info.preprocess
+    channels = input_channels(shape, spec.layout) if len(shape) == 4 else None
+    if len(shape) != 4 or (isinstance(channels, int) and channels != spec.channels):
+        raise ConfigError(f"input {list(shape)} does not take {spec.channels}-channel {spec.layout} images",
+                          hint="declare the model's pre-processing, e.g. preprocess='layout=nhwc' "
+                               "(or color=gray for one channel); `edgeinfer package --preprocess` stores it")
+
+
 def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto", dla_core: Any = None,
          warmup: int = 2, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, build_on_load: bool = False,
          memory: str = "auto", cuda_graph: bool = False, cuda_impl: Optional[str] = None,
-         gpu_preprocess: Optional[bool] = None, intra_op_threads: int = 0) -> Model:
+         gpu_preprocess: Optional[bool] = None, intra_op_threads: int = 0, preprocess: Any = None) -> Model:
     """Load a bundle (directory or .tar) or a plain ONNX file for inference on this machine.
 
     Args:
@@ -180,6 +206,9 @@ def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto",
         cuda_impl: ``cuda-python`` | ``pycuda`` (default: ``EDGEINFER_CUDA`` or auto).
         gpu_preprocess: letterbox on the GPU (default: on for TensorRT with static input).
         intra_op_threads: ONNX Runtime threads (0: its default).
+        preprocess: override the model's pre-processing (mean/std, colour, resize, scale, layout): a
+            PreprocessSpec, a mapping or the text ``"imagenet resize=stretch"`` (see docs/runtime.md). Bundles
+            carry what was declared at packaging; a plain ONNX file gets its layout from the input shape.
 
     Example:
         >>> model = edgeinfer.load("shapes-yolo11n-320.onnx", device="cpu")   # doctest: +SKIP
@@ -191,7 +220,10 @@ def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto",
                                     cuda_impl=cuda_impl, intra_op_threads=intra_op_threads)
     try:
         if info is None:
-            info = info_from_session(be.session, be.inputs, be.outputs, source=Path(path).name)  # type: ignore[attr-defined]
+            info = info_from_session(be.session, be.inputs, be.outputs, source=Path(path).name,  # type: ignore[attr-defined]
+                                     preprocess=preprocess)
+        elif preprocess is not None:
+            info = replace(info, preprocess=info.preprocess.updated(preprocess))
         model = Model(be, info, reason=reason, conf=conf, iou=iou, max_det=max_det, gpu_preprocess=gpu_preprocess)
         log.info("loaded %s with %s: %s", Path(path).name, be.name, reason)
         model.warmup(warmup)

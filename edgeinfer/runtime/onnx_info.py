@@ -15,29 +15,31 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from ..model.info import ModelInfo, TensorSpec
-from ..model.layout import detect_layout, parse_bool, parse_imgsz, parse_names, preprocess_for
+from ..model.layout import describe_input, detect_layout, parse_bool, parse_imgsz, parse_names, static_hw
 
 
 def info_from_specs(inputs: List[TensorSpec], outputs: List[TensorSpec], meta: Dict[str, str], *,
-                    source: str) -> ModelInfo:
-    """Build ModelInfo from I/O specs and ONNX metadata_props."""
+                    source: str, preprocess: Any = None) -> ModelInfo:
+    """Build ModelInfo from I/O specs and ONNX metadata_props (the input layout from its shape: no graph here).
+
+    ``preprocess`` overrides what is read (a PreprocessSpec, a mapping or ``"imagenet resize=stretch"``).
+    """
     names = parse_names(meta.get("names"))
     shape = inputs[0].shape
-    imgsz = None
-    if len(shape) == 4 and isinstance(shape[2], int) and isinstance(shape[3], int) and shape[2] > 0 and shape[3] > 0:
-        imgsz = (int(shape[2]), int(shape[3]))
-    imgsz = imgsz or parse_imgsz(meta.get("imgsz"))
+    spec, _how = describe_input(shape, meta, declared=preprocess)
+    imgsz = static_hw(shape, spec.layout) or parse_imgsz(meta.get("imgsz"))
     task, layout = detect_layout([t.shape for t in outputs], imgsz=imgsz, names=names,
                                  end2end=parse_bool(meta.get("end2end")), task=meta.get("task"))
-    spec, _known = preprocess_for(meta)
     return ModelInfo(inputs=inputs, outputs=outputs, task=task, output_layout=layout, names=names,
                      preprocess=spec, source=source, metadata=dict(meta))
 
 
-def info_from_session(session: Any, inputs: List[TensorSpec], outputs: List[TensorSpec], *, source: str) -> ModelInfo:
+def info_from_session(session: Any, inputs: List[TensorSpec], outputs: List[TensorSpec], *, source: str,
+                      preprocess: Any = None) -> ModelInfo:
     """ModelInfo from a live onnxruntime InferenceSession."""
     meta = dict(session.get_modelmeta().custom_metadata_map or {})
-    return info_from_specs(inputs, outputs, {str(k): str(v) for k, v in meta.items()}, source=source)
+    return info_from_specs(inputs, outputs, {str(k): str(v) for k, v in meta.items()}, source=source,
+                           preprocess=preprocess)
 
 
 def target_hw(info: ModelInfo, default: int = 640) -> tuple:

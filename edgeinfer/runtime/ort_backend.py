@@ -100,10 +100,13 @@ class OnnxRuntimeBackend(Backend):
         self.providers = used
         self.reason = f"ONNX Runtime {ort.__version__} with {used[0]} ({why})"
         self._binding = self.session.io_binding()
-        self._in_bufs: Dict[Tuple[str, Tuple[int, ...]], np.ndarray] = {}
+        # per (input, shape): the array pre-processing writes and the OrtValue over it, made once. Making an
+        # OrtValue per call (each time a dynamic shape came back) is what tracemalloc saw kept per frame.
+        self._in_bufs: Dict[Tuple[str, Tuple[int, ...]], Tuple[np.ndarray, Any]] = {}
         self._bound_inputs: Dict[str, int] = {}
-        self._in_values: Dict[str, Any] = {}
-        self._dynamic_key: Tuple[Tuple[str, int], ...] = ()
+        self._last: Dict[str, Tuple[Any, np.ndarray]] = {}  # input -> (shape asked, buffer): the per-frame fast path
+        self._rebinds = 0  # bumped on every input rebind; outputs are rebound when it moved
+        self._outputs_at = -1
         self._out_bufs: Optional[Dict[str, np.ndarray]] = self._bind_static_outputs()
         log.info("%s", self.reason)
 
@@ -121,20 +124,26 @@ class OnnxRuntimeBackend(Backend):
 
     def input_buffer(self, name: Optional[str] = None, *, shape: Optional[Sequence[int]] = None) -> np.ndarray:
         spec = self._input_spec(name)
+        last = self._last.get(spec.name)
+        if last is not None and (last[0] is shape or last[0] == shape):  # same shape as the previous call
+            return last[1]
         concrete = concrete_shape(spec, shape)
         key = (spec.name, concrete)
-        buf = self._in_bufs.get(key)
-        if buf is None:
+        entry = self._in_bufs.get(key)
+        if entry is None:
             if len(self._in_bufs) > 16:  # a stream of ever-new dynamic shapes must not grow memory
                 self._in_bufs.clear()
                 self._bound_inputs.clear()
-            buf = self._in_bufs[key] = np.zeros(concrete, numpy_dtype(spec.dtype))
-        if self._bound_inputs.get(spec.name) != id(buf):
+                self._last.clear()
+            buf = np.zeros(concrete, numpy_dtype(spec.dtype))
             # an OrtValue over the numpy memory (no copy): later writes into buf are what ORT reads
-            value = self._ort.OrtValue.ortvalue_from_numpy(buf)
+            entry = self._in_bufs[key] = (buf, self._ort.OrtValue.ortvalue_from_numpy(buf))
+        buf, value = entry
+        if self._bound_inputs.get(spec.name) != id(buf):
             self._binding.bind_ortvalue_input(spec.name, value)
-            self._in_values[spec.name] = value
             self._bound_inputs[spec.name] = id(buf)
+            self._rebinds += 1
+        self._last[spec.name] = (shape, buf)
         return buf
 
     def _input_spec(self, name: Optional[str]) -> TensorSpec:
@@ -164,16 +173,16 @@ class OnnxRuntimeBackend(Backend):
     def _rebind_dynamic_outputs(self) -> None:
         # ORT keeps reusing the first run's output allocation for a "cpu" binding; when the
         # input shape changes (another batch size or image size) that buffer has the wrong
-        # shape, so rebind to let ORT allocate outputs of the new shape.
-        key = tuple(sorted(self._bound_inputs.items()))
-        if key == self._dynamic_key:
+        # shape, so rebind to let ORT allocate outputs of the new shape. An int compare per call, no key built.
+        if self._outputs_at == self._rebinds:
             return
         self._binding.clear_binding_outputs()
         for t in self.outputs:
             self._binding.bind_output(t.name, "cpu")
-        self._dynamic_key = key
+        self._outputs_at = self._rebinds
 
     def close(self) -> None:
         self._in_bufs.clear()
+        self._last.clear()
         self._out_bufs = None
         self.session = None  # type: ignore[assignment]

@@ -1,4 +1,4 @@
-"""CPU pre-processing: a BGR uint8 frame straight into the backend's (C, H, W) float32 input buffer.
+"""CPU pre-processing: a BGR uint8 frame straight into the backend's float32 input buffer, NCHW or NHWC.
 
 Letterbox geometry matches Ultralytics' ``LetterBox`` exactly (same rounding of the resized size and
 of the centre padding, ``round(d - 0.1)`` / ``round(d + 0.1)``), so boxes agree with Ultralytics.
@@ -47,11 +47,17 @@ class LetterboxTransform:
     gain_y: float
     pad_top: int
     pad_left: int
+    crop_top: int = 0  # resize="crop": the source window (top, left, height, width) that fills the input
+    crop_left: int = 0
+    crop_hw: Tuple[int, int] = (0, 0)  # (0, 0): the whole frame
 
     def __post_init__(self) -> None:
-        # per-column (x1 y1 x2 y2) constants for to_original, built once (not dataclass fields)
+        # per-column (x1 y1 x2 y2) constants for to_original, built once (not dataclass fields); a crop is a
+        # negative pad in input pixels
         h, w = self.src_hw
-        object.__setattr__(self, "_pad4", np.array([self.pad_left, self.pad_top] * 2, np.float32))
+        off_x = self.pad_left - self.crop_left * self.gain_x
+        off_y = self.pad_top - self.crop_top * self.gain_y
+        object.__setattr__(self, "_pad4", np.array([off_x, off_y] * 2, np.float32))
         object.__setattr__(self, "_gain4", np.array([self.gain_x, self.gain_y] * 2, np.float32))
         object.__setattr__(self, "_limit4", np.array([w, h] * 2, np.float32))
 
@@ -79,25 +85,36 @@ class LetterboxTransform:
     def to_input(self, xyxy: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`to_original` (source pixels -> model-input pixels), unclipped."""
         res = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4).copy()
-        res[:, 0::2] = res[:, 0::2] * self.gain_x + self.pad_left
-        res[:, 1::2] = res[:, 1::2] * self.gain_y + self.pad_top
+        res *= self._gain4
+        res += self._pad4
         return res
 
 
 def letterbox_geometry(src_hw: Tuple[int, int], dst_hw: Tuple[int, int], *, letterbox: bool = True,
-                       auto: bool = False, stride: int = 32, center: bool = True) -> LetterboxTransform:
+                       auto: bool = False, stride: int = 32, center: bool = True,
+                       crop: bool = False) -> LetterboxTransform:
     """Ultralytics ``LetterBox.get_params`` arithmetic, returned as a :class:`LetterboxTransform`.
 
     With ``auto`` the destination shrinks to the stride-aligned rectangle holding the resized frame
     (the minimal padding Ultralytics uses for rectangular inference on dynamic-shape models).
+    ``letterbox=False`` stretches the frame to the input; ``crop=True`` scales it to *cover* the input
+    and keeps the centre (the source window is cut before resizing, so nothing is resized twice).
 
     Example:
         >>> t = letterbox_geometry((1080, 1920), (640, 640), auto=True)
         >>> t.dst_hw, t.resized_hw, t.pad_top
         ((384, 640), (360, 640), 12)
+        >>> c = letterbox_geometry((480, 640), (224, 224), crop=True)
+        >>> c.crop_left, c.crop_hw, c.to_original(np.array([[0, 0, 224, 224]], np.float32)).tolist()
+        (80, (480, 480), [[80.0, 0.0, 560.0, 480.0]])
     """
     h0, w0 = int(src_hw[0]), int(src_hw[1])
     th, tw = int(dst_hw[0]), int(dst_hw[1])
+    if crop:
+        r = max(th / h0, tw / w0)
+        ch, cw = min(h0, max(int(round(th / r)), 1)), min(w0, max(int(round(tw / r)), 1))
+        top, left = (h0 - ch) // 2, (w0 - cw) // 2
+        return LetterboxTransform((h0, w0), (th, tw), (th, tw), r, tw / cw, th / ch, 0, 0, top, left, (ch, cw))
     if not letterbox:  # plain stretch, no padding (Ultralytics scale_fill)
         return LetterboxTransform((h0, w0), (th, tw), (th, tw), min(th / h0, tw / w0), tw / w0, th / h0, 0, 0)
     r = min(th / h0, tw / w0)
@@ -130,8 +147,20 @@ def check_frame(frame: object) -> np.ndarray:
     return frame
 
 
+def input_shape(spec: PreprocessSpec, hw: Sequence[int]) -> Tuple[int, int, int]:
+    """One image's shape in the model's layout: (C, H, W) for NCHW, (H, W, C) for NHWC.
+
+    Example:
+        >>> input_shape(PreprocessSpec(layout="NHWC"), (48, 64)), input_shape(PreprocessSpec(color="GRAY"), (8, 8))
+        ((48, 64, 3), (1, 8, 8))
+    """
+    h, w, c = int(hw[0]), int(hw[1]), spec.channels
+    return (c, h, w) if spec.layout == "NCHW" else (h, w, c)
+
+
 class Preprocessor:
-    """Letterbox + colour order + scale/normalise + HWC->CHW into a caller-owned float32 buffer.
+    """Resize (letterbox / stretch / centre crop) + colour order + scale/normalise + layout, into a caller-owned
+    float32 buffer of one image: (C, H, W) for NCHW models, (H, W, C) for NHWC ones.
 
     Args:
         spec: the model's :class:`PreprocessSpec`.
@@ -144,29 +173,32 @@ class Preprocessor:
         >>> t = pre(np.full((32, 64, 3), 255, np.uint8), out=out)
         >>> round(float(out[0, 0, 0]), 4), float(out[0, 32, 32])   # pad row (114/255), image row
         (0.4471, 1.0)
+        >>> nhwc = Preprocessor(PreprocessSpec(layout="NHWC", color="BGR", scale=1.0), (2, 2))
+        >>> frame = np.zeros((2, 2, 3), np.uint8); frame[..., 2] = 200          # red in BGR
+        >>> out = np.empty((2, 2, 3), np.float32); _ = nhwc(frame, out=out); out[0, 0].tolist()
+        [0.0, 0.0, 200.0]
     """
 
     def __init__(self, spec: PreprocessSpec, input_hw: Sequence[int], *, dynamic: bool = False) -> None:
         if len(input_hw) != 2 or min(int(v) for v in input_hw) <= 0:
             raise ConfigError(f"input size {tuple(input_hw)} is not a positive (height, width)",
                               hint="pass the model input size, e.g. (640, 640)")
-        if spec.color not in ("RGB", "BGR"):
-            raise ConfigError(f"colour order {spec.color!r} is not supported", hint="use 'RGB' or 'BGR'")
         self.spec = spec
         self.input_hw = (int(input_hw[0]), int(input_hw[1]))
         self.dynamic = bool(dynamic)
+        self._nchw = spec.layout == "NCHW"
+        self._gray = spec.color == "GRAY"
         std = np.asarray(spec.std, np.float64)
-        if np.any(std == 0):
-            raise ConfigError(f"std {spec.std} contains zero", hint="use a non-zero std per channel")
         # out = x * mul + add, per *output* channel: one fused affine instead of scale, sub, div.
-        self._mul = (spec.scale / std).astype(np.float32)
-        self._add = (-np.asarray(spec.mean, np.float64) / std).astype(np.float32)
+        self._mul = (spec.scale / std).astype(np.float32)[:spec.channels]
+        self._add = (-np.asarray(spec.mean, np.float64) / std).astype(np.float32)[:spec.channels]
         self._pad = (spec.pad_value * self._mul + self._add).astype(np.float32)
         # output channel c reads source (BGR) channel _src[c]
         self._src = (2, 1, 0) if spec.color == "RGB" else (0, 1, 2)
-        self._mul3 = self._mul.reshape(3, 1, 1)
-        self._add3 = self._add.reshape(3, 1, 1)
-        self._pad3 = self._pad.reshape(3, 1, 1)
+        bcast = (-1, 1, 1) if self._nchw else (1, 1, -1)  # the channel axis of one image
+        self._mul3 = self._mul.reshape(bcast)
+        self._add3 = self._add.reshape(bcast)
+        self._pad3 = self._pad.reshape(bcast)
         self._has_add = bool(np.any(self._add != 0))
         self._scratch: Dict[tuple, Any] = {}  # resized images and de-interleaved planes, per size
         self._geometry: Dict[Tuple[int, int], LetterboxTransform] = {}
@@ -177,23 +209,34 @@ class Preprocessor:
         geo = self._geometry.get(key)
         if geo is None:
             s = self.spec
-            geo = letterbox_geometry(key, self.input_hw, letterbox=s.letterbox, auto=self.dynamic,
-                                     stride=s.stride, center=s.center)
+            geo = letterbox_geometry(key, self.input_hw, letterbox=s.resize == "letterbox", auto=self.dynamic,
+                                     stride=s.stride, center=s.center, crop=s.resize == "crop")
             if len(self._geometry) > 64:  # bounded: a stream of ever-new sizes must not grow memory
                 self._geometry.clear()
             self._geometry[key] = geo
         return geo
 
-    def _resized(self, frame: np.ndarray, geo: LetterboxTransform) -> np.ndarray:
-        if geo.resized_hw == geo.src_hw:
-            return frame
-        cv2 = require("cv2", feature="CPU pre-processing")
-        nh, nw = geo.resized_hw
-        buf = self._scratch.get((nh, nw))
+    def out_shape(self, dst_hw: Sequence[int]) -> Tuple[int, int, int]:
+        """The buffer shape one frame needs for a ``dst_hw`` input."""
+        return input_shape(self.spec, dst_hw)
+
+    def _buffer(self, key: tuple, shape: Tuple[int, ...]) -> np.ndarray:
+        buf = self._scratch.get(key)
         if buf is None:
             if len(self._scratch) > 8:
                 self._scratch.clear()
-            buf = self._scratch[(nh, nw)] = np.empty((nh, nw, 3), np.uint8)
+            buf = self._scratch[key] = np.empty(shape, np.uint8)
+        return buf
+
+    def _resized(self, frame: np.ndarray, geo: LetterboxTransform) -> np.ndarray:
+        if geo.crop_hw != (0, 0):
+            ch, cw = geo.crop_hw
+            frame = frame[geo.crop_top:geo.crop_top + ch, geo.crop_left:geo.crop_left + cw]  # a view, no copy
+        if geo.resized_hw == frame.shape[:2]:
+            return frame
+        cv2 = require("cv2", feature="CPU pre-processing")
+        nh, nw = geo.resized_hw
+        buf = self._buffer((nh, nw), (nh, nw, 3))
         cv2.resize(frame, (nw, nh), dst=buf, interpolation=cv2.INTER_LINEAR)
         return buf
 
@@ -205,52 +248,62 @@ class Preprocessor:
         key = (img.shape[0], img.shape[1], "planes")
         planes = self._scratch.get(key)
         if planes is None:
-            if len(self._scratch) > 8:
-                self._scratch.clear()
-            block = np.empty((3, img.shape[0], img.shape[1]), np.uint8)
+            block = self._buffer(key + ("block",), (3, img.shape[0], img.shape[1]))
             planes = self._scratch[key] = [block[0], block[1], block[2]]
         got = cv2.split(img, planes)
         # some OpenCV builds hand back new arrays instead of filling ours: use what came back
         return planes if all(g is p for g, p in zip(got, planes)) else list(got)
 
+    def _grey(self, img: np.ndarray) -> np.ndarray:
+        cv2 = require("cv2", feature="CPU pre-processing")
+        buf = self._buffer((img.shape[0], img.shape[1], "grey"), img.shape[:2])
+        src = img if img.flags.c_contiguous else np.ascontiguousarray(img)  # only a crop without resize
+        cv2.cvtColor(src, cv2.COLOR_BGR2GRAY, dst=buf)
+        return buf
+
     def __call__(self, frame: np.ndarray, *, out: np.ndarray) -> LetterboxTransform:
-        """Write ``frame`` (BGR uint8 HxWx3) into ``out`` ((3, H, W) float32); return its transform."""
+        """Write ``frame`` (BGR uint8 HxWx3) into ``out`` (one image in the model's layout, float32)."""
         frame = check_frame(frame)
         geo = self.geometry(frame.shape[:2])
-        th, tw = geo.dst_hw
-        if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != (3, th, tw):
+        want = self.out_shape(geo.dst_hw)
+        if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != want:
             got = (getattr(out, "dtype", None), getattr(out, "shape", None))
-            raise ConfigError(f"output buffer is {got}, expected float32 (3, {th}, {tw})",
-                              hint="size the buffer with Preprocessor.geometry(frame.shape[:2]).dst_hw")
+            raise ConfigError(f"output buffer is {got}, expected float32 {want} ({self.spec.layout})",
+                              hint="size the buffer with Preprocessor.out_shape(geometry(frame.shape[:2]).dst_hw)")
         img = self._resized(frame, geo)
         nh, nw = geo.resized_hw
         t, left = geo.pad_top, geo.pad_left
-        # pad only the border strips (all channels at once); the interior is overwritten below
-        out[:, :t] = self._pad3
-        out[:, t + nh:] = self._pad3
-        out[:, t:t + nh, :left] = self._pad3
-        out[:, t:t + nh, left + nw:] = self._pad3
-        dst = out[:, t:t + nh, left:left + nw]
-        planes = self._planes(img)
-        if planes is not None:  # contiguous uint8 planes: the cast+scale below runs on unit strides (~3x faster)
+        chw = out if self._nchw else out.transpose(2, 0, 1)  # a view: index (C, H, W) either way
+        if (t, left) != (0, 0) or (nh, nw) != geo.dst_hw:  # pad only the border strips, all channels at once
+            for strip in (out[:, :t], out[:, t + nh:], out[:, t:t + nh, :left], out[:, t:t + nh, left + nw:]) \
+                    if self._nchw else (out[:t], out[t + nh:], out[t:t + nh, :left], out[t:t + nh, left + nw:]):
+                strip[...] = self._pad3
+        dst = chw[:, t:t + nh, left:left + nw]
+        if self._gray:
+            np.multiply(self._grey(img), self._mul[0], out=dst[0], dtype=np.float32)
+        elif self._nchw and img.flags.c_contiguous:  # contiguous uint8 planes: unit strides (~3x faster)
+            planes = self._planes(img)
             for c in range(3):
-                np.multiply(planes[self._src[c]], self._mul[c], out=dst[c], dtype=np.float32)
-        else:  # one strided pass: uint8 HWC view -> float32 CHW
+                np.multiply(planes[self._src[c]], self._mul[c], out=dst[c], dtype=np.float32)  # type: ignore[index]
+        else:  # one strided pass: uint8 HWC -> float32 in the buffer's own layout
             src = img[:, :, ::-1] if self._src[0] == 2 else img
-            np.multiply(src.transpose(2, 0, 1), self._mul3, out=dst, dtype=np.float32)
+            np.multiply(src if not self._nchw else src.transpose(2, 0, 1), self._mul3,
+                        out=out[t:t + nh, left:left + nw] if not self._nchw else dst, dtype=np.float32)
         if self._has_add:
-            np.add(dst, self._add3, out=dst)
+            region = dst if self._nchw else out[t:t + nh, left:left + nw]
+            np.add(region, self._add3, out=region)
         return geo
 
 
 def letterbox_into(frame: np.ndarray, out: np.ndarray, spec: Optional[PreprocessSpec] = None) -> LetterboxTransform:
     """One-off form of :class:`Preprocessor` (allocates its scratch each call; use the class in loops)."""
-    return Preprocessor(spec or PreprocessSpec(), out.shape[-2:])(frame, out=out)
+    spec = spec or PreprocessSpec()
+    return Preprocessor(spec, out.shape[-2:] if spec.layout == "NCHW" else out.shape[-3:-1])(frame, out=out)
 
 
 def preprocess_batch(frames: Sequence[np.ndarray], spec: PreprocessSpec,
                      input_hw: Sequence[int]) -> Tuple[np.ndarray, List[LetterboxTransform]]:
-    """Frames -> ((N, 3, H, W) float32 batch, transforms). Convenience: allocates the batch.
+    """Frames -> ((N, C, H, W) or (N, H, W, C) float32 batch as ``spec.layout`` says, transforms). Allocates.
 
     Example:
         >>> batch, ts = preprocess_batch([np.zeros((10, 20, 3), np.uint8)] * 2, PreprocessSpec(), (32, 32))
@@ -260,6 +313,6 @@ def preprocess_batch(frames: Sequence[np.ndarray], spec: PreprocessSpec,
     if len(frames) == 0:
         raise ConfigError("no frames given", hint="pass at least one BGR uint8 frame")
     pre = Preprocessor(spec, input_hw)
-    batch = np.empty((len(frames), 3, pre.input_hw[0], pre.input_hw[1]), np.float32)
+    batch = np.empty((len(frames),) + pre.out_shape(pre.input_hw), np.float32)
     transforms = [pre(f, out=batch[i]) for i, f in enumerate(frames)]
     return batch, transforms
