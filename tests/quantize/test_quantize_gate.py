@@ -83,20 +83,48 @@ def test_gate_impossible_budget_is_a_quantize_error(tmp_path, tiny):
     assert not list(tmp_path.glob("*.qdq.onnx"))  # nothing half-made left behind
 
 
-def test_accuracy_with_a_yolo_labelled_set(yolo64, tmp_path):
+def _demo_model(tmp_path):
+    from edgeinfer.demo import demo_model_path
+    from edgeinfer.errors import ModelError
+
+    try:
+        return load_model(demo_model_path("onnx"), workdir=tmp_path / "m")
+    except ModelError:
+        pytest.skip("demo weights not committed in this checkout (scripts/train_demo_model.py makes them)")
+
+
+def test_accuracy_with_a_yolo_labelled_set(tmp_path):
     """The labelled path end to end: YOLO txt labels, runtime pre/post-processing, mAP per precision."""
     from edgeinfer.demo import make_dataset
 
-    ds = make_dataset(tmp_path / "ds", n_train=2, n_val=6, n_test=0, imgsz=96, seed=2)
-    fp16 = make_fp16_onnx(yolo64.onnx_path, tmp_path / "h.onnx")
-    rep = evaluate_accuracy(yolo64.onnx_path, info=yolo64.info, fp16_onnx=fp16, val=ds / "data.yaml")
+    model = _demo_model(tmp_path)
+    ds = make_dataset(tmp_path / "ds", n_train=2, n_val=6, n_test=0, imgsz=320, seed=2)
+    fp16 = make_fp16_onnx(model.onnx_path, tmp_path / "h.onnx")
+    rep = evaluate_accuracy(model.onnx_path, info=model.info, fp16_onnx=fp16, val=ds / "data.yaml")
     assert rep.labelled and rep.images == 6
     for name in ("fp32", "fp16"):
         figures = rep.precisions[name]
         assert 0.0 <= figures["map50_95"] <= figures["map50"] <= 1.0 and figures["images"] == 6
-    assert rep.drop("fp16") is not None
-    same = evaluate_accuracy(yolo64.onnx_path, info=yolo64.info, val=ds)  # the dataset dir works too
+    assert rep.precisions["fp32"]["map50"] > 0.3  # the trained detector sees the shapes: a real measurement
+    assert rep.drop("fp16") is not None and rep.reference["label_boxes"] > 0
+    same = evaluate_accuracy(model.onnx_path, info=model.info, val=ds / "images" / "val")  # a plain image dir too
     assert same.precisions["fp32"]["map50"] == rep.precisions["fp32"]["map50"]
+
+
+def test_val_of_another_label_space_is_refused(yolo64, tmp_path):
+    """An 80-class model scored on a 3-class set gives mAP 0.000 -> 0.000, a 'drop' of 0: refused."""
+    from edgeinfer.demo import make_dataset
+
+    ds = make_dataset(tmp_path / "ds", n_train=2, n_val=4, n_test=0, imgsz=96, seed=2)
+    calib = np.random.default_rng(0).random((8, 3, 64, 64), dtype=np.float32)
+    with pytest.raises(QuantizeError, match="declares 3 classes but the model has 80"):
+        quantize_with_budget(yolo64.onnx_path, info=yolo64.info, calib=calib, out_dir=tmp_path, val=ds / "data.yaml")
+    assert not list(tmp_path.glob("*.qdq.onnx"))
+    # no data.yaml: a label id the model does not have is refused too
+    label = next((ds / "labels" / "val").glob("*.txt"))
+    label.write_text("95 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(QuantizeError, match="class id 95 but the model has 80"):
+        evaluate_accuracy(yolo64.onnx_path, info=yolo64.info, val=ds)
 
 
 def test_demo_model_int8_within_budget(tmp_path):
