@@ -33,7 +33,7 @@ Report = Callable[[str], None]
 
 def package_model(model_path: str | Path, *, devices: str | Sequence[str], precision: str | None = None,
                   calib: str | Path | None = None, calib_method: str | None = None, val: str | Path | None = None,
-                  accuracy_budget: float | None = None, dla: str | int | None = None, imgsz: Any = None,
+                  accuracy_budget: float | None = None, accept_unmeasured: bool = False, dla: str | int | None = None, imgsz: Any = None,
                   batch: int = 1, dynamic: bool = False, jetpack: str | None = None, out: str | Path | None = None,
                   force: bool = False, archive: bool = False, build: bool = False,
                   progress: Progress | None = None, report: Report | None = None) -> Path:
@@ -47,6 +47,8 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         val: labelled validation set (YOLO layout / data.yaml) for the accuracy report and budget.
         accuracy_budget: INT8 budget in mAP50-95 points below FP32 with ``val`` (default 1.0); without
             labels INT8 must agree with FP32 on held-out calibration images (edgeinfer.quantize.gate).
+        accept_unmeasured: ship INT8 even when the gate cannot measure it (too few reference boxes);
+            the report then says ``measured: false``.
         dla: auto | off | 0 | 1 | None (each profile's default).
         jetpack: target JetPack line for placement/calibration cache (default: per device, see targets).
         out: bundle directory (or .tar with ``archive``); default ``<model stem>.bundle`` here.
@@ -63,7 +65,8 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         model = _ingest(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, work=work, say=say)
         plans = {t.name: _plan(model.onnx_path, t, say) for t in targets}
         int8, targets = _int8(model, targets, plans, calib=calib, calib_method=calib_method, val=val,
-                              budget=accuracy_budget, work=work, progress=progress, say=say)
+                              budget=accuracy_budget, accept_unmeasured=accept_unmeasured, work=work,
+                              progress=progress, say=say)
         fp16 = fp16_report = None
         if any(t.precision == "fp16" for t in targets):
             fp16 = make_fp16_artifact(model, work)
@@ -78,7 +81,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
 
 
 def _int8(model: Any, targets: list[Target], plans: dict[str, Any], *, calib: Any, calib_method: str | None,
-          val: Any, budget: float | None, work: Path, progress: Progress | None, say: Report
+          val: Any, budget: float | None, accept_unmeasured: bool, work: Path, progress: Progress | None, say: Report
           ) -> tuple[Int8Artifacts | None, list[Target]]:
     """INT8 artifacts for the INT8 targets; with --precision best a missed budget falls back to FP16."""
     wanted = [t for t in targets if t.precision == "int8"]
@@ -90,6 +93,7 @@ def _int8(model: Any, targets: list[Target], plans: dict[str, Any], *, calib: An
     say(f"INT8: calibration method {method}{why}")
     try:
         artifacts = make_int8_artifacts(model, calib=calib, method=method, val=val, budget=budget,
+                                        accept_unmeasured=accept_unmeasured,
                                         trt_versions={t.jetpack.tensorrt for t in wanted}, work=work, progress=progress)
     except QuantizeError as exc:
         if not all(t.best for t in wanted) or "budget" not in exc.message:

@@ -144,3 +144,50 @@ def test_demo_model_int8_within_budget(tmp_path):
     fp32 = res.report.precisions["fp32"]
     assert fp32["map50"] > 0.5  # the metric sees a working detector
     assert res.report.drop("int8") <= 1.0
+
+
+def test_no_reference_boxes_is_not_measured_and_refused(yolo64, tmp_path):
+    """Random-weight YOLO on noise finds no box in FP32 or INT8: that used to 'pass' with box F1 1.000."""
+    calib = np.random.default_rng(1).random((16, 3, 64, 64), dtype=np.float32)
+    with pytest.raises(QuantizeError, match="not measured.*FP32 finds 0 boxes") as err:
+        quantize_with_budget(yolo64.onnx_path, info=yolo64.info, calib=calib, out_dir=tmp_path)
+    assert "--accept-unmeasured" in err.value.hint
+    assert not list(tmp_path.glob("*.qdq.onnx"))
+    res = quantize_with_budget(yolo64.onnx_path, info=yolo64.info, calib=calib, out_dir=tmp_path, accept_unmeasured=True)
+    assert res.measured is False and any("NOT measured" in w for w in res.warnings)
+    assert res.to_dict()["accuracy"]["precisions"]["int8"]["agreement"]["f1"] is None
+
+
+def test_fp32_runs_once_across_fallback_attempts_and_tiny_sets_warn(tmp_path, tiny):
+    """Several attempts (sensitive layers kept in float), one FP32 pass; 8 held-out images are flagged."""
+    model, data = tiny
+    first = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "a",
+                                 min_score_cosine=0.0, max_rel_err=1e9)
+    cos0 = first.attempts[0]["output_cosine"]
+    stages = []
+    res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "b",
+                               min_score_cosine=cos0 + (1.0 - cos0) * 0.5, max_rel_err=1e9, max_float_fraction=1.0,
+                               progress=lambda stage, done, total: done == total and stages.append(stage))
+    assert len(res.attempts) >= 2
+    assert stages.count("accuracy (fp32)") == 1 and stages.count("accuracy (int8)") == len(res.attempts)
+    assert any("only 8 held-out" in w for w in res.warnings)
+
+
+def test_generic_model_gated_on_relative_error_too(tmp_path, tiny):
+    """Per output: cosine AND max relative error, both thresholds in the report."""
+    model, data = tiny
+    res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_score_cosine=0.9)
+    out = res.report.precisions["int8"]["outputs"]["y"]
+    assert 0 < out["max_rel_err"] <= 0.2 and res.attempts[0]["output_max_rel_err"] == out["max_rel_err"]
+    assert res.thresholds == {"min_output_cosine": 0.9, "max_output_rel_err": 0.2}
+    assert "max relative error" in res.criterion
+    with pytest.raises(QuantizeError, match="misses the accuracy budget"):
+        quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "strict",
+                             min_score_cosine=0.0, max_rel_err=out["max_rel_err"] / 10, max_float_fraction=0.0)
+
+
+def test_generic_model_with_constant_outputs_is_not_measured(tmp_path, tiny):
+    model, _ = tiny
+    zeros = np.zeros((24, 3, 16, 16), np.float32)  # bias-free convs: sigmoid(0) = 0.5 everywhere
+    with pytest.raises(QuantizeError, match="not measured.*constant"):
+        quantize_with_budget(model.onnx_path, info=model.info, calib=zeros, out_dir=tmp_path)
