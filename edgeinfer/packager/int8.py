@@ -34,7 +34,8 @@ class Int8Artifacts:
 
 
 def make_int8_artifacts(model: Any, *, calib: Any, method: str, val: Any, budget: float | None,
-                        trt_versions: Iterable[str], work: Path, accept_unmeasured: bool = False, fp16_onnx: Path | None = None,
+                        trt_versions: Iterable[str], work: Path, accept_unmeasured: bool = False,
+                        dla_nodes: Iterable[str] = (), fp16_onnx: Path | None = None,
                         progress: Progress | None = None) -> Int8Artifacts:
     """Calibrate once, quantize under the budget, and write one calibration cache per TensorRT version.
 
@@ -52,8 +53,11 @@ def make_int8_artifacts(model: Any, *, calib: Any, method: str, val: Any, budget
                                     budget=budget, accept_unmeasured=accept_unmeasured, fp16_onnx=fp16_onnx,
                                     progress=progress)
     caches = {}
-    cache_ranges = _without_float_layers(result.ranges, model.onnx_path, result.excluded_layers)
+    # head and float-kept layers out, DLA equal-range groups unified (edgeinfer.quantize.cache_ranges)
+    plan = q.cache_ranges_for(result.ranges, model.onnx_path, float_layers=result.excluded_layers, dla_nodes=dla_nodes)
+    cache_ranges = plan.ranges
     calibration["float_layers"] = len(result.excluded_layers)
+    calibration["cache_plan"] = plan.to_dict()
     for version in sorted(set(trt_versions)):
         path = out / f"calib-trt{version}.cache"
         # EntropyCalibration2 whatever the range method: the header only picks the calibrator class

@@ -87,6 +87,8 @@ def _int8(model: Any, targets: list[Target], plans: dict[str, Any], *, calib: An
     wanted = [t for t in targets if t.precision == "int8"]
     if not wanted:
         return None, targets
+    from ..quantize.cache_ranges import dla_nodes_of
+
     method = calib_method or default_calib_method(plans)
     why = "" if calib_method else (" (default: a device runs on the DLA)" if method == "entropy"
                                    else " (default: no device runs on the DLA)")
@@ -94,6 +96,7 @@ def _int8(model: Any, targets: list[Target], plans: dict[str, Any], *, calib: An
     try:
         artifacts = make_int8_artifacts(model, calib=calib, method=method, val=val, budget=budget,
                                         accept_unmeasured=accept_unmeasured,
+                                        dla_nodes=dla_nodes_of(plans[t.name] for t in wanted),
                                         trt_versions={t.jetpack.tensorrt for t in wanted}, work=work, progress=progress)
     except QuantizeError as exc:
         if not all(t.best for t in wanted) or "budget" not in exc.message:

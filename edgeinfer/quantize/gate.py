@@ -45,6 +45,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigError, QuantizeError
 from .accuracy import AccuracyReport, Reference, evaluate_accuracy, prepare_reference
+from .cache_ranges import cache_ranges_for
 from .calib_cache import write_trt_calibration_cache
 from .qdq import make_qdq_onnx
 from .ranges import compute_ranges
@@ -177,7 +178,6 @@ def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_di
         raise QuantizeError(f"INT8 accuracy not measured, so the accuracy budget cannot be checked: {why}",
                             hint=_UNMEASURED_HINT)
     ranges = compute_ranges(onnx_path, ranges_data, method=method, progress=progress)
-    cache_text = write_trt_calibration_cache(ranges, trt_version=trt_version, method=method)
     qdq_out = out_dir / f"{onnx_path.stem}.int8.qdq.onnx"
     attempts: list[dict] = []
 
@@ -208,6 +208,9 @@ def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_di
     for line in warnings:
         log.warning("%s", line)
     excluded = [name for name in res.excluded if name not in res.decode]
+    # the cache leaves the decode head and the float-kept layers out, as the Q/DQ ONNX does
+    cache_text = write_trt_calibration_cache(cache_ranges_for(ranges, onnx_path, float_layers=excluded).ranges,
+                                             trt_version=trt_version, method=method)
     return QuantizeResult(qdq_path=res.path, cache_text=cache_text, report=report, excluded_layers=excluded,
                           ranges=ranges, criterion=gate.criterion(), attempts=attempts, measured=not why,
                           warnings=warnings, thresholds=gate.thresholds(), reference_seconds=reference.seconds)
