@@ -97,7 +97,7 @@ def _int8(model: Any, targets: list[Target], plans: dict[str, Any], *, calib: An
         artifacts = make_int8_artifacts(model, calib=calib, method=method, val=val, budget=budget,
                                         accept_unmeasured=accept_unmeasured,
                                         dla_nodes=dla_nodes_of(plans[t.name] for t in wanted),
-                                        trt_versions={t.jetpack.tensorrt for t in wanted}, work=work, progress=progress)
+                                        trt_versions=_cache_versions(wanted), work=work, progress=progress)
     except QuantizeError as exc:
         if not all(t.best for t in wanted) or "budget" not in exc.message:
             raise
@@ -106,6 +106,13 @@ def _int8(model: Any, targets: list[Target], plans: dict[str, Any], *, calib: An
     if artifacts.excluded:
         say(f"INT8: {len(artifacts.excluded)} sensitive Conv layer(s) kept in float to hold the accuracy budget")
     return artifacts, targets
+
+
+def _cache_versions(wanted: list[Target]) -> set[str]:
+    """One calibration cache per TensorRT version any INT8 recipe of these devices builds with."""
+    from ..quantize.calib_cache import implicit_int8_versions
+
+    return {t.jetpack.tensorrt for t in wanted} | {v for t in wanted for v in implicit_int8_versions(t.profile)}
 
 
 def _resolve(devices: Any, *, precision: Any, dla: Any, jetpack: Any, say: Report) -> list[Target]:
@@ -166,8 +173,6 @@ def _plan(onnx_path: Path, target: Target, say: Report) -> Any:
 
 def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str, Any], int8: Int8Artifacts | None,
                   fp16: Path | None, fp16_report: dict[str, Any] | None, *, force: bool, archive: bool) -> None:
-    from ..engine import make_build_recipes
-
     info = model.info
     shapes = {t.name: list(t.shape) for t in info.inputs}
     with BundleWriter(dest, force=force, archive=archive) as writer:
@@ -185,11 +190,26 @@ def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str
                 artifacts["fp16_onnx"] = writer.add_artifact(fp16)
                 accuracy = dict(fp16_report or {})
             plan = plans[t.name].to_dict()
-            recipes = make_build_recipes(profile=t.profile, precision=t.precision, artifacts=artifacts,
-                                         placement=plan, input_shapes=shapes, workspace_mb=t.profile.defaults.workspace_mb)
+            caches = {v: writer.add_artifact(p) for v, p in int8.caches.items()} if "calib_cache" in artifacts else {}
+            recipes = _recipes(t, artifacts, caches, plan, shapes)
             writer.add_device(
                 t.name, profile=t.profile.to_dict(), jetpack=t.jetpack.to_dict(), precision=t.precision,
                 artifacts=artifacts, placement=plan, recipes=recipes, accuracy=accuracy, calibration=calibration,
                 dla={"requested": t.dla, "decision": plan["decision"], "core": plan["dla_core"],
                      "target_jetpack_reason": t.jetpack_reason},
             )
+
+
+def _recipes(t: Target, artifacts: dict[str, str], caches: dict[str, str], plan: dict[str, Any],
+             shapes: dict[str, list]) -> dict[str, Any]:
+    """One recipe per JetPack line, each pointing at the calibration cache made for its TensorRT."""
+    from ..engine import make_build_recipes
+    from ..quantize.calib_cache import note_cache_header
+
+    recipes: dict[str, Any] = {}
+    for line in t.profile.jetpacks:
+        arts = dict(artifacts, calib_cache=caches[line.tensorrt]) if line.tensorrt in caches else artifacts
+        made = make_build_recipes(profile=t.profile, jetpacks=[line], precision=t.precision, artifacts=arts,
+                                  placement=plan, input_shapes=shapes, workspace_mb=t.profile.defaults.workspace_mb)
+        recipes.update({key: note_cache_header(recipe) for key, recipe in made.items()})
+    return recipes

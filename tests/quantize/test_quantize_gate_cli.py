@@ -43,3 +43,17 @@ def test_unmeasured_int8_refused_then_accepted(run_cli, tmp_path, blank_frames):
     assert acc["measured"] is False and "NOT measured" in acc["note"]
     text = run_cli("inspect", out).stdout
     assert "accuracy     not measured" in text and "box F1 1.000" not in text
+    # every recipe's cache carries its own TensorRT's header (JetPack 5: 8502, 6.0: 8602, 6.1+: 100300)
+    from edgeinfer.bundle import open_bundle
+    from edgeinfer.quantize import parse_trt_calibration_cache
+    from edgeinfer.quantize.calib_cache import exact_trt_version, trt_version_number
+
+    headers = {}
+    for recipe in open_bundle(out).device("orin-nano-8gb").recipes.values():
+        if recipe.get("calib_cache"):
+            cache = parse_trt_calibration_cache((out / recipe["calib_cache"]).read_text())
+            assert cache.version == trt_version_number(exact_trt_version(recipe["tensorrt"])[0])
+            assert f"--calib={recipe['calib_cache']}" in recipe["trtexec"]
+            headers[recipe["tensorrt"]] = cache.version
+            assert "output0" not in cache.scales  # the decode head stays out of INT8
+    assert {headers.get("8.5.2"), headers.get("8.6.2"), headers.get("10.3")} == {8502, 8602, 100300}
