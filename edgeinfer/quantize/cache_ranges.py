@@ -10,7 +10,7 @@ The calibration gives every tensor a range; the cache must not simply carry them
    YOLOv8/11 mixes box pixels (amax ≈ imgsz) with 0–1 class scores: under one INT8 scale of
    imgsz/127 every score below ~2.5 quantizes to 0. Ultralytics forces the head's Sigmoid layers to
    FP32 in its own TensorRT INT8 export for the same reason (ultralytics/ultralytics PR #25020,
-   issue #24668). The Q/DQ ONNX leaves the same nodes in float, so both INT8 routes agree.
+   fixing issue #24668; PR #25920 scopes it to the detection head). The Q/DQ ONNX leaves the same nodes in float, so both INT8 routes agree.
 2. **Layers the accuracy gate kept in float** lose their output scales too (same mechanism).
 3. **DLA equal-range rules.** ``NvInfer.h`` (TensorRT 8.5.2, IPoolingLayer and IElementWiseLayer;
    unchanged in 10.3): "When running pooling layer with DeviceType::kDLA in Int8 mode, the dynamic
