@@ -160,6 +160,10 @@ def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_di
     Example:
         >>> quantize_with_budget("m.onnx", info=info, calib=calib, out_dir="b", val="data.yaml", budget=1.0)  # doctest: +SKIP
     """
+    warnings: list[str] = []
+    if budget is not None and val is None:
+        warnings.append("--accuracy-budget is an mAP50-95 drop and applies only with a labelled --val; without "
+                        "one INT8 is checked against FP32 on held-out images (agreement thresholds) instead")
     budget = DEFAULT_BUDGET_POINTS if budget is None else float(budget)
     if budget < 0 or not 0 <= max_float_fraction <= 1:
         raise ConfigError(f"accuracy budget {budget} / max_float_fraction {max_float_fraction} out of range",
@@ -168,7 +172,6 @@ def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_di
     labelled = val is not None and info.task == "detect"
     kind = "map" if labelled else ("agreement" if info.task == "detect" else "outputs")
     gate = _Gate(kind, budget, min_f1, min_score_cosine, max_rel_err, int(min_reference_boxes))
-    warnings: list[str] = []
     ranges_data, heldout = _split(calib, labelled=val is not None, warnings=warnings)
     # FP32 (and FP16) once, before calibration: a --val from another label space fails in seconds.
     reference = prepare_reference(onnx_path, info=info, data=heldout, val=val, fp16_onnx=fp16_onnx, progress=progress)

@@ -181,6 +181,10 @@ def test_generic_model_gated_on_relative_error_too(tmp_path, tiny):
     assert 0 < out["max_rel_err"] <= 0.2 and res.attempts[0]["output_max_rel_err"] == out["max_rel_err"]
     assert res.thresholds == {"min_output_cosine": 0.9, "max_output_rel_err": 0.2}
     assert "max relative error" in res.criterion
+    assert not any("--accuracy-budget" in w for w in res.warnings)
+    unlabelled = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "budget",
+                                      min_score_cosine=0.9, budget=0.5)  # a budget without --val checks nothing
+    assert any("applies only with a labelled --val" in w for w in unlabelled.warnings)
     with pytest.raises(QuantizeError, match="misses the accuracy budget"):
         quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "strict",
                              min_score_cosine=0.0, max_rel_err=out["max_rel_err"] / 10, max_float_fraction=0.0)
