@@ -23,6 +23,7 @@ from ..errors import BuildError
 from . import trt_shim as shim
 from .builder import BuildSpec, build_engine, describe_io, write_plan
 from .engine_key import engine_key_for, field
+from .int8_report import check_int8_engine, int8_report
 from .placement_check import compare_placement, node_devices, summarize_layers
 from .recipe import make_build_recipe, recipe_key
 
@@ -113,6 +114,11 @@ def build_engines(bundle_path: Union[str, Path], *, device: str = "auto", dla_co
     key = engine_key_for(profile=target.profile, jetpack=running, tensorrt=result.tensorrt_version,
                          precision=entry.precision, shapes=recipe["input_shapes"], dla_core=recipe["dla_core"])
     record = _record(key, recipe, result, entry.placement)
+    if entry.precision == "int8":  # what really runs INT8; refuse an engine that is not what was planned
+        record["int8"] = int8_report(result.layer_info, cache_plan=(entry.calibration or {}).get("cache_plan"),
+                                     node_order=[str(n.get("name")) for n in entry.placement.get("nodes") or []], dla_core=key.dla_core,
+                                     calibration_cache=bool(recipe.get("calib_cache")))
+        check_int8_engine(record["int8"], device=target.name)
     workdir = Path(tempfile.mkdtemp(prefix="edgeinfer-build-"))
     try:
         bundle.add_engine(target.name, write_plan(workdir / key.filename(), result.plan), record)

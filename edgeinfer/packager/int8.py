@@ -34,7 +34,8 @@ class Int8Artifacts:
 
 
 def make_int8_artifacts(model: Any, *, calib: Any, method: str, val: Any, budget: float | None,
-                        trt_versions: Iterable[str], work: Path, fp16_onnx: Path | None = None,
+                        trt_versions: Iterable[str], work: Path, accept_unmeasured: bool = False,
+                        dla_nodes: Iterable[str] = (), fp16_onnx: Path | None = None,
                         progress: Progress | None = None) -> Int8Artifacts:
     """Calibrate once, quantize under the budget, and write one calibration cache per TensorRT version.
 
@@ -49,10 +50,14 @@ def make_int8_artifacts(model: Any, *, calib: Any, method: str, val: Any, budget
     out = work / "int8"
     out.mkdir(parents=True, exist_ok=True)
     result = q.quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=out, val=val, method=method,
-                                    budget=budget, fp16_onnx=fp16_onnx, progress=progress)
+                                    budget=budget, accept_unmeasured=accept_unmeasured, fp16_onnx=fp16_onnx,
+                                    progress=progress)
     caches = {}
-    cache_ranges = _without_float_layers(result.ranges, model.onnx_path, result.excluded_layers)
+    # head and float-kept layers out, DLA equal-range groups unified (edgeinfer.quantize.cache_ranges)
+    plan = q.cache_ranges_for(result.ranges, model.onnx_path, float_layers=result.excluded_layers, dla_nodes=dla_nodes)
+    cache_ranges = plan.ranges
     calibration["float_layers"] = len(result.excluded_layers)
+    calibration["cache_plan"] = plan.to_dict()
     for version in sorted(set(trt_versions)):
         path = out / f"calib-trt{version}.cache"
         # EntropyCalibration2 whatever the range method: the header only picks the calibrator class
@@ -60,8 +65,11 @@ def make_int8_artifacts(model: Any, *, calib: Any, method: str, val: Any, budget
         path.write_text(q.write_trt_calibration_cache(cache_ranges, trt_version=version, method=method,
                                                       algorithm="EntropyCalibration2"))
         caches[version] = path
-    report = dict(result.report.to_dict(), measured=True, criterion=result.criterion,
+    report = dict(result.report.to_dict(), measured=result.measured, criterion=result.criterion,
+                  thresholds=dict(result.thresholds), warnings=list(result.warnings),
                   excluded_layers=list(result.excluded_layers), attempts=list(result.attempts))
+    if not result.measured:
+        report["note"] = "; ".join(result.warnings)
     return Int8Artifacts(qdq_path=Path(result.qdq_path), caches=caches, report=report, calibration=calibration,
                          excluded=list(result.excluded_layers))
 

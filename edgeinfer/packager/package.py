@@ -34,7 +34,7 @@ Report = Callable[[str], None]
 
 def package_model(model_path: str | Path, *, devices: str | Sequence[str], precision: str | None = None,
                   calib: str | Path | None = None, calib_method: str | None = None, val: str | Path | None = None,
-                  accuracy_budget: float | None = None, dla: str | int | None = None, imgsz: Any = None,
+                  accuracy_budget: float | None = None, accept_unmeasured: bool = False, dla: str | int | None = None, imgsz: Any = None,
                   batch: int = 1, dynamic: bool = False, jetpack: str | None = None, out: str | Path | None = None,
                   force: bool = False, archive: bool = False, build: bool = False, verify: bool | None = None,
                   allow_parser_errors: bool = False, preprocess: Any = None, progress: Progress | None = None,
@@ -49,6 +49,8 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         val: labelled validation set (YOLO layout / data.yaml) for the accuracy report and budget.
         accuracy_budget: INT8 budget in mAP50-95 points below FP32 with ``val`` (default 1.0); without
             labels INT8 must agree with FP32 on held-out calibration images (edgeinfer.quantize.gate).
+        accept_unmeasured: ship INT8 even when the gate cannot measure it (too few reference boxes);
+            the report then says ``measured: false``.
         dla: auto | off | 0 | 1 | None (each profile's default).
         jetpack: target JetPack line for placement/calibration cache (default: per device, see targets).
         out: bundle directory (or .tar with ``archive``); default ``<model stem>.bundle`` here.
@@ -72,7 +74,8 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
                         say=say)
         plans = {t.name: _plan(model.onnx_path, t, say) for t in targets}
         int8, targets = _int8(model, targets, plans, calib=calib, calib_method=calib_method, val=val,
-                              budget=accuracy_budget, work=work, progress=progress, say=say)
+                              budget=accuracy_budget, accept_unmeasured=accept_unmeasured, work=work,
+                              progress=progress, say=say)
         fp16 = fp16_report = None
         if any(t.precision == "fp16" for t in targets):
             fp16 = make_fp16_artifact(model, work)
@@ -87,19 +90,23 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
 
 
 def _int8(model: Any, targets: list[Target], plans: dict[str, Any], *, calib: Any, calib_method: str | None,
-          val: Any, budget: float | None, work: Path, progress: Progress | None, say: Report
+          val: Any, budget: float | None, accept_unmeasured: bool, work: Path, progress: Progress | None, say: Report
           ) -> tuple[Int8Artifacts | None, list[Target]]:
     """INT8 artifacts for the INT8 targets; with --precision best a missed budget falls back to FP16."""
     wanted = [t for t in targets if t.precision == "int8"]
     if not wanted:
         return None, targets
+    from ..quantize.cache_ranges import dla_nodes_of
+
     method = calib_method or default_calib_method(plans)
     why = "" if calib_method else (" (default: a device runs on the DLA)" if method == "entropy"
                                    else " (default: no device runs on the DLA)")
     say(f"INT8: calibration method {method}{why}")
     try:
         artifacts = make_int8_artifacts(model, calib=calib, method=method, val=val, budget=budget,
-                                        trt_versions={t.jetpack.tensorrt for t in wanted}, work=work, progress=progress)
+                                        accept_unmeasured=accept_unmeasured,
+                                        dla_nodes=dla_nodes_of(plans[t.name] for t in wanted),
+                                        trt_versions=_cache_versions(wanted), work=work, progress=progress)
     except QuantizeError as exc:
         if not all(t.best for t in wanted) or "budget" not in exc.message:
             raise
@@ -108,6 +115,13 @@ def _int8(model: Any, targets: list[Target], plans: dict[str, Any], *, calib: An
     if artifacts.excluded:
         say(f"INT8: {len(artifacts.excluded)} sensitive Conv layer(s) kept in float to hold the accuracy budget")
     return artifacts, targets
+
+
+def _cache_versions(wanted: list[Target]) -> set[str]:
+    """One calibration cache per TensorRT version any INT8 recipe of these devices builds with."""
+    from ..quantize.calib_cache import implicit_int8_versions
+
+    return {t.jetpack.tensorrt for t in wanted} | {v for t in wanted for v in implicit_int8_versions(t.profile)}
 
 
 def _resolve(devices: Any, *, precision: Any, dla: Any, jetpack: Any, say: Report) -> list[Target]:
@@ -174,8 +188,6 @@ def _plan(onnx_path: Path, target: Target, say: Report) -> Any:
 def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str, Any], int8: Int8Artifacts | None,
                   fp16: Path | None, fp16_report: dict[str, Any] | None, *, force: bool, archive: bool,
                   check: Callable[[BundleWriter], None] | None = None) -> None:
-    from ..engine import make_build_recipes
-
     info = model.info
     shapes = {t.name: list(t.shape) for t in info.inputs}
     with BundleWriter(dest, force=force, archive=archive) as writer:
@@ -194,9 +206,8 @@ def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str
                 accuracy = dict(fp16_report or {})
             plan = plans[t.name].to_dict()
             kept_float = int8.excluded if t.precision == "int8" and int8 is not None else []
-            recipes = make_build_recipes(profile=t.profile, precision=t.precision, artifacts=artifacts,
-                                         placement=plan, input_shapes=shapes, workspace_mb=t.profile.defaults.workspace_mb,
-                                         float_layers=kept_float)
+            caches = {v: writer.add_artifact(p) for v, p in int8.caches.items()} if "calib_cache" in artifacts else {}
+            recipes = _recipes(t, artifacts, caches, plan, shapes, float_layers=kept_float)
             writer.add_device(
                 t.name, profile=t.profile.to_dict(), jetpack=t.jetpack.to_dict(), precision=t.precision,
                 artifacts=artifacts, placement=plan, recipes=recipes, accuracy=accuracy, calibration=calibration,
@@ -205,3 +216,19 @@ def _write_bundle(dest: Path, model: Any, targets: list[Target], plans: dict[str
             )
         if check is not None:  # NVIDIA's parser on the staged bundle: a rejected bundle is never published
             check(writer)
+
+
+def _recipes(t: Target, artifacts: dict[str, str], caches: dict[str, str], plan: dict[str, Any],
+             shapes: dict[str, list], *, float_layers: list[str]) -> dict[str, Any]:
+    """One recipe per JetPack line, each pointing at the calibration cache made for its TensorRT."""
+    from ..engine import make_build_recipes
+    from ..quantize.calib_cache import note_cache_header
+
+    recipes: dict[str, Any] = {}
+    for line in t.profile.jetpacks:
+        arts = dict(artifacts, calib_cache=caches[line.tensorrt]) if line.tensorrt in caches else artifacts
+        made = make_build_recipes(profile=t.profile, jetpacks=[line], precision=t.precision, artifacts=arts,
+                                  placement=plan, input_shapes=shapes, workspace_mb=t.profile.defaults.workspace_mb,
+                                  float_layers=float_layers)
+        recipes.update({key: note_cache_header(recipe) for key, recipe in made.items()})
+    return recipes

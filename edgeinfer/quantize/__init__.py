@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from .accuracy import AccuracyReport, evaluate_accuracy
+from .cache_ranges import CacheRanges, cache_ranges_for
 from .calib_cache import TrtCalibrationCache, parse_trt_calibration_cache, write_trt_calibration_cache
 from .calibration import load_calibration_images
 from .fp16 import make_fp16_onnx
@@ -20,6 +21,6 @@ from .qdq import QdqResult, decode_nodes, make_qdq_onnx
 from .ranges import compute_ranges
 
 __all__ = [
-    "AccuracyReport", "QdqResult", "QuantizeResult", "evaluate_accuracy", "make_fp16_onnx", "quantize_with_budget", "TrtCalibrationCache", "compute_ranges", "decode_nodes", "load_calibration_images",
+    "AccuracyReport", "CacheRanges", "QdqResult", "cache_ranges_for", "QuantizeResult", "evaluate_accuracy", "make_fp16_onnx", "quantize_with_budget", "TrtCalibrationCache", "compute_ranges", "decode_nodes", "load_calibration_images",
     "make_qdq_onnx", "parse_trt_calibration_cache", "write_trt_calibration_cache",
 ]

@@ -15,6 +15,18 @@ examples -- *not* major*100+minor*10+patch, which would give 851) and as
 ``major*10000 + minor*100 + patch`` from 10.x on (``NvInferVersion.h``:
 ``NV_TENSORRT_VERSION_INT``; 10.3.0 → 100300).
 
+Which version to write: TensorRT skips a cache whose header does not match the *running*
+TensorRT (NVIDIA/TensorRT#1378: "trt will skip the file if it is incompatible"; the header is the
+only version information the file has, so the whole number, patch included, is what can be
+compared), and trtexec then calibrates on random data without an error. So a bundle carries one
+cache per distinct TensorRT version among its recipes (:func:`exact_trt_version`), each recipe
+points at its own, and ``edgeinfer build`` rewrites the header to the running version anyway
+(``edgeinfer.engine.calibration.prepare_cache``). Where a profile names only ``major.minor`` and the
+JetPack releases of that line do not pin the patch (TensorRT 10.13 / 10.16: 10.16.0 in the x86
+containers, 10.16.1 in the Jetson tarball -- trtexec prints ``[TensorRT v101600]`` /
+``[TensorRT v101601]``), the header cannot be known on the host: the recipe says so and gives the
+one-line rewrite to run on the device (:func:`header_rewrite_command`).
+
 Algorithm names are TensorRT's ``CalibrationAlgoType`` spellings. The header should name the
 calibrator that will *read* the cache on the device (TensorRT recalibrates rather than trust a
 cache written for another algorithm), so ``algorithm`` can be given explicitly; by default it
@@ -35,6 +47,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import QuantizeError
 
@@ -58,6 +71,67 @@ def trt_version_number(version: str) -> int:
     if major >= 10:
         return major * 10000 + minor * 100 + patch
     return major * 1000 + minor * 100 + patch
+
+
+# Profiles write these lines as major.minor; every JetPack release of the line ships this patch.
+# TensorRT 10.3: 10.3.0.30 on JetPack 6.1, 6.1.1, 6.2, 6.2.1, 6.2.2 (JetPack 6.x release notes).
+KNOWN_PATCH = {"10.3": "10.3.0"}
+
+
+def exact_trt_version(version: str) -> tuple[str, bool]:
+    """(version to write into the header, whether it is the device's exact one).
+
+    Example:
+        >>> exact_trt_version("8.5.2"), exact_trt_version("10.3"), exact_trt_version("10.16")
+        (('8.5.2', True), ('10.3.0', True), ('10.16.0', False))
+    """
+    parts = str(version).strip().split(".")
+    if len(parts) >= 3:
+        return ".".join(parts[:3]), True
+    key = ".".join(parts[:2])
+    if key in KNOWN_PATCH:
+        return KNOWN_PATCH[key], True
+    return f"{key}.0" if len(parts) == 2 else f"{parts[0]}.0.0", False
+
+
+def header_rewrite_command(cache: str, out: str = "engines/calib.cache",
+                           trtexec: str = "/usr/src/tensorrt/bin/trtexec") -> str:
+    """Shell line (run in the bundle directory on the device) that copies ``cache`` to ``out`` with
+    the header set to the running TensorRT's number, read from trtexec's own banner
+    (``&&&& RUNNING TensorRT.trtexec [TensorRT v101601]``). The bundle's file is not touched: its
+    checksum is in the manifest.
+
+    Example:
+        >>> cmd = header_rewrite_command("artifacts/c.cache")
+        >>> cmd.endswith('sed "1s/^TRT-[0-9]*-/TRT-$v-/" artifacts/c.cache > engines/calib.cache')
+        True
+    """
+    parent = out.rpartition("/")[0] or "."
+    banner = r"s/.*\[TensorRT v\([0-9]*\)\].*/\1/p"
+    return (f"mkdir -p {parent} && v=$({trtexec} --version 2>&1 | sed -n '{banner}' | head -n 1) && "
+            f'sed "1s/^TRT-[0-9]*-/TRT-$v-/" {cache} > {out}')
+
+
+def implicit_int8_versions(profile: Any) -> set[str]:
+    """TensorRT versions of ``profile``'s JetPack lines that read calibration caches (≤ 10.x: TensorRT 11
+    removed implicit quantization), one cache each."""
+    return {line.tensorrt for line in profile.jetpacks if int(str(line.tensorrt).split(".")[0]) <= 10}
+
+
+def note_cache_header(recipe: dict) -> dict:
+    """Add the cache header the recipe's cache carries and, where it cannot be exact, the device-side rewrite."""
+    if not recipe.get("calib_cache"):
+        return recipe
+    version, exact = exact_trt_version(str(recipe["tensorrt"]))
+    recipe["calib_header_version"] = trt_version_number(version)
+    recipe["calib_header_exact"] = exact
+    if not exact:
+        recipe.setdefault("notes", []).append(
+            f"the calibration cache header says TensorRT {version} (the profile does not pin the patch of "
+            f"TensorRT {recipe['tensorrt']}); TensorRT skips a cache of another version and trtexec then calibrates "
+            f"on random data. `edgeinfer build` fixes the header itself; for trtexec first run: "
+            f"{header_rewrite_command(recipe['calib_cache'])} and pass --calib=engines/calib.cache")
+    return recipe
 
 
 def scale_to_hex(scale: float) -> str:

@@ -105,14 +105,23 @@ def detection_map(preds: Sequence[tuple], gts: Sequence[tuple]) -> dict:
 def box_agreement(candidate: Sequence[tuple], reference: Sequence[tuple], *, iou: float = 0.5) -> dict:
     """Precision/recall/F1 of candidate boxes against reference boxes (same class, IoU ≥ ``iou``).
 
-    Both empty counts as full agreement (nothing detected either way)."""
+    With no reference box there is nothing to agree on: precision/recall/F1 are None (not 1.0:
+    two models that both find nothing have not been shown to agree), and ``reference_boxes``
+    says how much the figures rest on (the accuracy gate requires a minimum).
+
+    Example:
+        >>> box_agreement([(np.zeros((0, 4)), [], [])], [(np.zeros((0, 4)), [], [])])["f1"] is None
+        True
+    """
     tp = n_cand = n_ref = 0
     for (c_xyxy, _, c_cls), (r_xyxy, _, r_cls) in zip(candidate, reference):
         tp += int(match(c_xyxy, c_cls, r_xyxy, r_cls, [iou])[:, 0].sum())
         n_cand += len(c_xyxy)
         n_ref += len(r_xyxy)
-    precision = tp / n_cand if n_cand else (1.0 if n_ref == 0 else 0.0)
-    recall = tp / n_ref if n_ref else (1.0 if n_cand == 0 else 0.0)
+    if n_ref == 0:
+        return {"precision": None, "recall": None, "f1": None, "boxes": n_cand, "reference_boxes": 0}
+    precision = tp / n_cand if n_cand else 0.0
+    recall = tp / n_ref
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
             "boxes": n_cand, "reference_boxes": n_ref}

@@ -227,7 +227,8 @@ def _behaviours(trt: Any, state: _State) -> Dict[str, Dict[str, Callable[..., An
         plan = {"standin": state.version, "flags": flags, "network_flags": network._props["_flags"],
                 "dla_core": config._props.get("DLA_core") if dla else None, "gpu_layers": pinned,
                 "layers": network._props["_layers"], "inputs": network._props["_inputs"],
-                "outputs": network._props.get("_outputs", []), "calibration_cache": cache.decode() if cache else None}
+                "outputs": network._props.get("_outputs", []), "calibration_cache": cache.decode() if cache else None,
+                "layer_outputs": network._props.get("_layer_outputs", {})}
         return _HostMemory(json.dumps(plan).encode())
 
     def parse_from_file(self: Any, path: str) -> bool:
@@ -236,6 +237,7 @@ def _behaviours(trt: Any, state: _State) -> Dict[str, Dict[str, Callable[..., An
         model = onnx.load(str(path), load_external_data=False)
         net = self._props["_network"]
         net._props["_layers"] = [[n.name, n.op_type] for n in model.graph.node]
+        net._props["_layer_outputs"] = {n.name: list(n.output) for n in model.graph.node}
         inits = {i.name for i in model.graph.initializer}
         net._props["_inputs"] = [[i.name, [d.dim_value if d.dim_value > 0 else -1 for d in i.type.tensor_type.shape.dim]]
                                  for i in model.graph.input if i.name not in inits]
@@ -326,15 +328,28 @@ class _HostMemory(bytes):
     """IHostMemory stand-in: supports the buffer protocol (bytes(...)) like the real one."""
 
 
+def _precision_format(plan: Dict[str, Any], names: List[str]) -> str:
+    """Implicit INT8 as TensorRT does it: a layer runs INT8 only when the cache scales every output
+    tensor of it ("Missing scale ... fall back to non-int8"); otherwise FP16 when allowed, else FP32."""
+    cache = plan.get("calibration_cache") or ""
+    scaled = {line.rpartition(":")[0].strip() for line in cache.splitlines()[1:]}
+    outputs = [t for n in names for t in plan.get("layer_outputs", {}).get(n, [])]
+    if "INT8" in plan["flags"] and outputs and all(t in scaled for t in outputs):
+        return "Thirty-two wide channel vectorized row major Int8 format"
+    return "Row major linear FP16 format" if "FP16" in plan["flags"] else "Row major linear FP32"
+
+
 def _layer_info(plan: Dict[str, Any]) -> Dict[str, Any]:
-    """TensorRT-shaped layer JSON: DLA-capable runs of layers fused into {ForeignNode[a...b]}."""
+    """TensorRT-shaped layer JSON (DETAILED): DLA-capable runs of layers fused into {ForeignNode[a...b]},
+    each layer with its output ``Format/Datatype`` (see :func:`_precision_format`)."""
     layers: List[Dict[str, Any]] = []
     run: List[str] = []
 
     def flush() -> None:
         if run:
             layers.append({"Name": "{ForeignNode[" + run[0] + "..." + run[-1] + "]}", "LayerType": "DLA",
-                           "Metadata": "\x1f".join(f"[ONNX Layer: {n}]" for n in run)})
+                           "Metadata": "\x1f".join(f"[ONNX Layer: {n}]" for n in run),
+                           "Outputs": [{"Name": run[-1], "Format/Datatype": _precision_format(plan, run)}]})
             run.clear()
 
     pinned = set(plan["gpu_layers"])
@@ -344,6 +359,7 @@ def _layer_info(plan: Dict[str, Any]) -> Dict[str, Any]:
             run.append(name)
             continue
         flush()
-        layers.append({"Name": name, "LayerType": op, "Metadata": f"[ONNX Layer: {name}]"})
+        layers.append({"Name": name, "LayerType": op, "Metadata": f"[ONNX Layer: {name}]",
+                       "Outputs": [{"Name": name, "Format/Datatype": _precision_format(plan, [name])}]})
     flush()
     return {"Layers": layers, "Bindings": [n for n, _ in plan["inputs"]] + [n for n, _ in plan["outputs"]]}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from edgeinfer.errors import QuantizeError
+from edgeinfer.profiles import get_profile
 from edgeinfer.quantize import parse_trt_calibration_cache, write_trt_calibration_cache
 from edgeinfer.quantize.calib_cache import hex_to_scale, scale_to_hex, trt_version_number
 
@@ -65,3 +66,33 @@ def test_bad_inputs():
         write_trt_calibration_cache({"x": 1.0}, method="kl")
     with pytest.raises(QuantizeError):
         trt_version_number("ten")
+
+
+def test_exact_header_versions_per_jetpack_line():
+    from edgeinfer.quantize.calib_cache import exact_trt_version, implicit_int8_versions
+
+    assert exact_trt_version("8.5.2") == ("8.5.2", True)
+    assert exact_trt_version("10.3") == ("10.3.0", True)  # JetPack 6.1-6.2.2 all ship 10.3.0.30
+    assert exact_trt_version("10.16") == ("10.16.0", False)  # 10.16.0 (x86) vs 10.16.1 (Jetson tarball)
+    nx = get_profile("orin-nx-16gb")
+    assert implicit_int8_versions(nx) == {"8.4.1", "8.5.2", "8.6.2", "10.3", "10.16"}
+    assert "11.4.1" not in implicit_int8_versions(get_profile("agx-thor"))  # TensorRT 11: no calibration caches
+
+
+def test_each_recipe_points_at_its_own_cache_and_inexact_headers_say_how_to_fix_them():
+    from edgeinfer.packager.package import _recipes
+    from edgeinfer.packager.targets import resolve_target
+
+    target = resolve_target(get_profile("orin-nx-16gb"), precision="int8", dla="off", jetpack=None)
+    caches = {v: f"artifacts/cache-{v}.cache" for v in ("8.4.1", "8.5.2", "8.6.2", "10.3", "10.16")}
+    artifacts = {"onnx": "artifacts/m.onnx", "qdq_onnx": "artifacts/q.onnx", "calib_cache": caches["10.16"]}
+    recipes = _recipes(target, artifacts, caches, {"decision": "gpu", "dla_core": None, "nodes": []},
+                       {"images": [1, 3, 320, 320]})
+    jp5, jp6, jp72 = recipes["jp5.1.2-trt8.5.2"], recipes["jp6.2-trt10.3"], recipes["jp7.2-trt10.16"]
+    assert jp5["calib_cache"] == caches["8.5.2"] and f"--calib={caches['8.5.2']}" in jp5["trtexec"]
+    assert jp5["calib_header_version"] == 8502 and jp5["calib_header_exact"]
+    assert jp6["calib_cache"] == caches["10.3"] and jp6["calib_header_version"] == 100300
+    assert not any("header" in n for n in jp5["notes"] + jp6["notes"])
+    assert jp72["calib_header_exact"] is False
+    note = next(n for n in jp72["notes"] if "header" in n)
+    assert "trtexec --version" in note and "--calib=engines/calib.cache" in note and caches["10.16"] in note

@@ -83,20 +83,48 @@ def test_gate_impossible_budget_is_a_quantize_error(tmp_path, tiny):
     assert not list(tmp_path.glob("*.qdq.onnx"))  # nothing half-made left behind
 
 
-def test_accuracy_with_a_yolo_labelled_set(yolo64, tmp_path):
+def _demo_model(tmp_path):
+    from edgeinfer.demo import demo_model_path
+    from edgeinfer.errors import ModelError
+
+    try:
+        return load_model(demo_model_path("onnx"), workdir=tmp_path / "m")
+    except ModelError:
+        pytest.skip("demo weights not committed in this checkout (scripts/train_demo_model.py makes them)")
+
+
+def test_accuracy_with_a_yolo_labelled_set(tmp_path):
     """The labelled path end to end: YOLO txt labels, runtime pre/post-processing, mAP per precision."""
     from edgeinfer.demo import make_dataset
 
-    ds = make_dataset(tmp_path / "ds", n_train=2, n_val=6, n_test=0, imgsz=96, seed=2)
-    fp16 = make_fp16_onnx(yolo64.onnx_path, tmp_path / "h.onnx")
-    rep = evaluate_accuracy(yolo64.onnx_path, info=yolo64.info, fp16_onnx=fp16, val=ds / "data.yaml")
+    model = _demo_model(tmp_path)
+    ds = make_dataset(tmp_path / "ds", n_train=2, n_val=6, n_test=0, imgsz=320, seed=2)
+    fp16 = make_fp16_onnx(model.onnx_path, tmp_path / "h.onnx")
+    rep = evaluate_accuracy(model.onnx_path, info=model.info, fp16_onnx=fp16, val=ds / "data.yaml")
     assert rep.labelled and rep.images == 6
     for name in ("fp32", "fp16"):
         figures = rep.precisions[name]
         assert 0.0 <= figures["map50_95"] <= figures["map50"] <= 1.0 and figures["images"] == 6
-    assert rep.drop("fp16") is not None
-    same = evaluate_accuracy(yolo64.onnx_path, info=yolo64.info, val=ds)  # the dataset dir works too
+    assert rep.precisions["fp32"]["map50"] > 0.3  # the trained detector sees the shapes: a real measurement
+    assert rep.drop("fp16") is not None and rep.reference["label_boxes"] > 0
+    same = evaluate_accuracy(model.onnx_path, info=model.info, val=ds / "images" / "val")  # a plain image dir too
     assert same.precisions["fp32"]["map50"] == rep.precisions["fp32"]["map50"]
+
+
+def test_val_of_another_label_space_is_refused(yolo64, tmp_path):
+    """An 80-class model scored on a 3-class set gives mAP 0.000 -> 0.000, a 'drop' of 0: refused."""
+    from edgeinfer.demo import make_dataset
+
+    ds = make_dataset(tmp_path / "ds", n_train=2, n_val=4, n_test=0, imgsz=96, seed=2)
+    calib = np.random.default_rng(0).random((8, 3, 64, 64), dtype=np.float32)
+    with pytest.raises(QuantizeError, match="declares 3 classes but the model has 80"):
+        quantize_with_budget(yolo64.onnx_path, info=yolo64.info, calib=calib, out_dir=tmp_path, val=ds / "data.yaml")
+    assert not list(tmp_path.glob("*.qdq.onnx"))
+    # no data.yaml: a label id the model does not have is refused too
+    label = next((ds / "labels" / "val").glob("*.txt"))
+    label.write_text("95 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(QuantizeError, match="class id 95 but the model has 80"):
+        evaluate_accuracy(yolo64.onnx_path, info=yolo64.info, val=ds)
 
 
 def test_demo_model_int8_within_budget(tmp_path):
@@ -116,3 +144,54 @@ def test_demo_model_int8_within_budget(tmp_path):
     fp32 = res.report.precisions["fp32"]
     assert fp32["map50"] > 0.5  # the metric sees a working detector
     assert res.report.drop("int8") <= 1.0
+
+
+def test_no_reference_boxes_is_not_measured_and_refused(yolo64, tmp_path):
+    """Random-weight YOLO on noise finds no box in FP32 or INT8: that used to 'pass' with box F1 1.000."""
+    calib = np.random.default_rng(1).random((16, 3, 64, 64), dtype=np.float32)
+    with pytest.raises(QuantizeError, match="not measured.*FP32 finds 0 boxes") as err:
+        quantize_with_budget(yolo64.onnx_path, info=yolo64.info, calib=calib, out_dir=tmp_path)
+    assert "--accept-unmeasured" in err.value.hint
+    assert not list(tmp_path.glob("*.qdq.onnx"))
+    res = quantize_with_budget(yolo64.onnx_path, info=yolo64.info, calib=calib, out_dir=tmp_path, accept_unmeasured=True)
+    assert res.measured is False and any("NOT measured" in w for w in res.warnings)
+    assert res.to_dict()["accuracy"]["precisions"]["int8"]["agreement"]["f1"] is None
+
+
+def test_fp32_runs_once_across_fallback_attempts_and_tiny_sets_warn(tmp_path, tiny):
+    """Several attempts (sensitive layers kept in float), one FP32 pass; 8 held-out images are flagged."""
+    model, data = tiny
+    first = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "a",
+                                 min_score_cosine=0.0, max_rel_err=1e9)
+    cos0 = first.attempts[0]["output_cosine"]
+    stages = []
+    res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "b",
+                               min_score_cosine=cos0 + (1.0 - cos0) * 0.5, max_rel_err=1e9, max_float_fraction=1.0,
+                               progress=lambda stage, done, total: done == total and stages.append(stage))
+    assert len(res.attempts) >= 2
+    assert stages.count("accuracy (fp32)") == 1 and stages.count("accuracy (int8)") == len(res.attempts)
+    assert any("only 8 held-out" in w for w in res.warnings)
+
+
+def test_generic_model_gated_on_relative_error_too(tmp_path, tiny):
+    """Per output: cosine AND max relative error, both thresholds in the report."""
+    model, data = tiny
+    res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_score_cosine=0.9)
+    out = res.report.precisions["int8"]["outputs"]["y"]
+    assert 0 < out["max_rel_err"] <= 0.2 and res.attempts[0]["output_max_rel_err"] == out["max_rel_err"]
+    assert res.thresholds == {"min_output_cosine": 0.9, "max_output_rel_err": 0.2}
+    assert "max relative error" in res.criterion
+    assert not any("--accuracy-budget" in w for w in res.warnings)
+    unlabelled = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "budget",
+                                      min_score_cosine=0.9, budget=0.5)  # a budget without --val checks nothing
+    assert any("applies only with a labelled --val" in w for w in unlabelled.warnings)
+    with pytest.raises(QuantizeError, match="misses the accuracy budget"):
+        quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "strict",
+                             min_score_cosine=0.0, max_rel_err=out["max_rel_err"] / 10, max_float_fraction=0.0)
+
+
+def test_generic_model_with_constant_outputs_is_not_measured(tmp_path, tiny):
+    model, _ = tiny
+    zeros = np.zeros((24, 3, 16, 16), np.float32)  # bias-free convs: sigmoid(0) = 0.5 everywhere
+    with pytest.raises(QuantizeError, match="not measured.*constant"):
+        quantize_with_budget(model.onnx_path, info=model.info, calib=zeros, out_dir=tmp_path)

@@ -63,4 +63,7 @@ def test_box_agreement():
     a = box_agreement(cand, ref)
     assert (a["precision"], a["recall"], a["f1"]) == (0.5, 0.5, 0.5)
     empty = [_pred([], [], [])]
-    assert box_agreement(empty, empty)["f1"] == 1.0
+    both_empty = box_agreement(empty, empty)  # nothing found either way is not agreement
+    assert both_empty["f1"] is None and both_empty["reference_boxes"] == 0
+    assert box_agreement(cand, empty)["f1"] is None  # no reference: nothing measured
+    assert box_agreement(empty, ref)["f1"] == 0.0
