@@ -129,7 +129,7 @@ def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_di
             hint="use --precision fp16 (or --precision best, which falls back to FP16), loosen --accuracy-budget, "
                  "or calibrate with more representative images",
         )
-    excluded = [name for name in res.excluded if name not in res.decode]
+    excluded = [name for name in res.excluded if name not in res.decode and name not in res.stem]
     return QuantizeResult(qdq_path=res.path, cache_text=cache_text, report=report, excluded_layers=excluded,
                           ranges=ranges, criterion=criterion, attempts=attempts)
 
