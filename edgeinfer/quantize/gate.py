@@ -32,7 +32,7 @@ from ..errors import ConfigError, QuantizeError
 from .accuracy import AccuracyReport, evaluate_accuracy
 from .calib_cache import write_trt_calibration_cache
 from .qdq import make_qdq_onnx
-from .ranges import compute_ranges
+from .ranges import DEFAULT_METHOD, compute_ranges
 from .sensitivity import rank_conv_sensitivity
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _holds(report: AccuracyReport, *, budget: float, min_f1: float, min_cos: flo
 
 
 def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_dir: str | Path, val: Any = None,
-                         method: str = "minmax", budget: float | None = None, min_f1: float = DEFAULT_MIN_F1,
+                         method: str = DEFAULT_METHOD, budget: float | None = None, min_f1: float = DEFAULT_MIN_F1,
                          min_score_cosine: float = DEFAULT_MIN_SCORE_COSINE, trt_version: str = "10.3",
                          max_float_fraction: float = 0.25, fp16_onnx: str | Path | None = None,
                          progress: Callable[[str, int, int], None] | None = None) -> QuantizeResult:

@@ -45,7 +45,7 @@ from typing import Any, Iterable
 
 from .._deps import require
 from ..errors import QuantizeError
-from .ranges import Progress, compute_ranges
+from .ranges import DEFAULT_METHOD, Progress, compute_ranges
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def stem_convs(model: Any) -> list[str]:
 
 
 def make_qdq_onnx(onnx_path: str | Path, out_path: str | Path, *, ranges: dict[str, float] | None = None,
-                  data: Any = None, info: Any = None, exclude: Iterable[str] = (), method: str = "minmax",
+                  data: Any = None, info: Any = None, exclude: Iterable[str] = (), method: str = DEFAULT_METHOD,
                   stem_int8: bool = False, progress: Progress | None = None) -> QdqResult:
     """Write a symmetric per-channel INT8 Q/DQ ONNX of ``onnx_path`` to ``out_path``.
 
