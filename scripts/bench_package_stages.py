@@ -7,11 +7,16 @@ Models: the demo model (edgeinfer/_data/demo, 320) when present, else a random-w
 depend on weight values). Calibration: N synthetic frames from ``edgeinfer.demo.make_video``
 (640x480 moving shapes), loaded through ``load_calibration_images`` (the runtime's pre-processing).
 
-Target: the whole INT8 package of YOLO11n-640 with minmax under 120 s on a 2-core host.
+Target: the whole INT8 package of YOLO11n-640 with 200 calibration images under 120 s on a 2-core host.
+
+``--whole REV`` also times the whole ``edgeinfer package`` CLI (YOLO11n-640 ONNX, 200 calibration
+frames, ``--device orin-nx-16gb --precision int8``: a DLA device, each version's default method)
+for this tree and for git revision REV (extracted to a temp dir), alternately in one run, so the
+ratio is measured under the same machine load.
 
 Usage:
-    .venv/bin/python scripts/bench_package_stages.py [--images 256] [--methods minmax,entropy,percentile]
-                                                     [--models demo,yolo11n-640] [--json out.json]
+    .venv/bin/python scripts/bench_package_stages.py [--images 200] [--methods minmax,entropy,percentile]
+                                                     [--models demo,yolo11n-640] [--whole REV] [--json out.json]
 """
 from __future__ import annotations
 
@@ -120,12 +125,56 @@ def _machine() -> dict:
     return machine_info()
 
 
+def _package_seconds(root: Path, onnx_path: Path, calib: Path, out: Path) -> tuple[float, str]:
+    """Wall time of one `edgeinfer package` run with edgeinfer imported from ``root``."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(root))
+    cmd = [sys.executable, "-m", "edgeinfer", "package", str(onnx_path), "--device", "orin-nx-16gb",
+           "--precision", "int8", "--calib", str(calib), "-o", str(out), "--force"]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=out.parent)
+    seconds = round(time.perf_counter() - t0, 1)
+    method = next((line.split("calibration method")[1].strip() for line in r.stdout.splitlines() + r.stderr.splitlines()
+                   if "calibration method" in line), "?")
+    if r.returncode != 0:
+        method += f" (exit {r.returncode}: {(r.stderr.strip().splitlines() or ['?'])[-1][:160]})"
+    return seconds, method
+
+
+def bench_whole(rev: str, *, images: int, work: Path, rounds: int = 1) -> dict:
+    """The whole INT8 package, this tree vs ``rev``, alternately under the same load."""
+    import subprocess
+
+    from edgeinfer.demo import make_video
+
+    base = work / "baseline"
+    base.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "edgeinfer"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+    model = load_model("yolo11n.yaml", imgsz=640, workdir=work / "model")
+    calib = make_video(work / "calib.mp4", frames=images, size=(640, 480), seed=5)
+    row: dict = {"model": "yolo11n-640 (random weights)", "images": images, "baseline": rev, "now_s": [], "before_s": []}
+    for i in range(rounds):
+        for key, root in (("before_s", base), ("now_s", REPO)):
+            seconds, method = _package_seconds(root, model.onnx_path, calib, work / f"{key}{i}.bundle")
+            row[key].append(seconds)
+            row[key.replace("_s", "_method")] = method
+            print(f"whole package ({key[:-2]}): {seconds} s, method {method}", flush=True)
+    row["ratio_now_to_before"] = round(min(row["now_s"]) / min(row["before_s"]), 3)
+    row["target_s"] = TARGET_S
+    return row
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=256)
+    ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--methods", default="minmax,entropy,percentile")
     ap.add_argument("--models", default="demo,yolo11n-640")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--whole", metavar="REV", default=None,
+                    help="also time the whole package CLI for this tree and for git revision REV, side by side")
+    ap.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True, help="time each stage")
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from edgeinfer.demo import make_video
@@ -133,15 +182,22 @@ def main() -> int:
     machine = _machine()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-package-") as tmp:
+        if args.whole:
+            whole = bench_whole(args.whole, images=args.images, work=Path(tmp) / "whole")
+            print(json.dumps(whole), flush=True)
+            machine["whole_package"] = whole
         video = make_video(Path(tmp) / "calib.mp4", frames=args.images + HELDOUT, size=(640, 480), seed=3)
-        for name in args.models.split(","):
+        for name in args.models.split(",") if args.stages else []:
             row = bench_model(name, video=video, images=args.images, methods=args.methods.split(","),
                               work=Path(tmp) / name)
             rows.append(row)
             print(json.dumps(row), flush=True)
+    machine["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    print("\nmachine:", json.dumps(machine))
+    if not rows:
+        return 0
     keys = [k for k in rows[0] if k.endswith("_s") or k in ("fp32_infer_ms", "calibrate_minmax_per_forward",
                                                             "ratio_to_target")]
-    print("\nmachine:", json.dumps(machine))
     print("| model | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))
     for row in rows:

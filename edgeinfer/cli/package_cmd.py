@@ -1,31 +1,18 @@
 """`edgeinfer package`: parse flags -> edgeinfer.packager.package_model -> echo the result."""
 from __future__ import annotations
 
-import sys
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
 from ._common import echo_json
 
 
-class _ProgressLine:
-    """A one-line stderr progress display: redrawn in place on a terminal, start/end lines otherwise."""
+def _ProgressLine() -> Any:
+    """Progress on stderr: redrawn in place on a terminal, a line per 10 % with elapsed time and ETA otherwise."""
+    from ..packager.progress import ProgressLine
 
-    def __init__(self) -> None:
-        self._tty = sys.stderr.isatty()
-        self._last = None
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        total = max(int(total), 1)
-        width = 24
-        filled = int(width * min(done, total) / total)
-        line = f"  {label:<12} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
-        if self._tty:
-            click.echo("\r" + line, nl=done >= total, err=True)
-        elif done in (0, total) or self._last != label:
-            click.echo(line, err=True)
-        self._last = label
+    return ProgressLine(step_percent=10)
 
 
 @click.command("package")
@@ -34,7 +21,7 @@ class _ProgressLine:
 @click.option("--precision", type=click.Choice(["fp16", "int8", "best"]), default=None, help="Default: each profile's packaging default.")
 @click.option("--calib", type=click.Path(), default=None, help="Calibration images for INT8: a directory, glob, video or .npy.")
 @click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default=None,
-              help="Default: entropy when any device runs on the DLA, else minmax.")
+              help="Activation range method. Default: percentile (99.999th of |x|), for DLA devices too.")
 @click.option("--val", type=click.Path(exists=True), default=None, help="Labelled validation set (YOLO data.yaml or dir) for the accuracy report.")
 @click.option("--accuracy-budget", type=click.FloatRange(min=0), default=None,
               help="With --val: max INT8 mAP50-95 drop vs FP32, in mAP points (x100); default 1.0, i.e. 0.010 mAP "

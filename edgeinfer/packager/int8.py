@@ -7,7 +7,7 @@ a TensorRT calibration cache (implicit quantization: DLA on JetPack 5/6, GPU on 
 per TensorRT version from the same ranges, because its header carries the version.
 
 Example:
-    >>> a = make_int8_artifacts(model, calib="data/val", method="entropy", val=None, budget=None,
+    >>> a = make_int8_artifacts(model, calib="data/val", method="percentile", val=None, budget=None,
     ...                         trt_versions={"10.3"}, work=Path("work"), progress=None)   # doctest: +SKIP
     >>> sorted(a.caches)                                                                    # doctest: +SKIP
     ['10.3']

@@ -45,7 +45,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         devices: profile names or families ("orin-nx-16gb,orin-nano-8gb", "orin").
         precision: fp16 | int8 | best | None (each profile's default).
         calib: calibration images (dir, glob, video or .npy); required for INT8.
-        calib_method: entropy | minmax | percentile; default entropy if any device runs on the DLA, else minmax.
+        calib_method: percentile (default, DLA included) | minmax | entropy.
         val: labelled validation set (YOLO layout / data.yaml) for the accuracy report and budget.
         accuracy_budget: INT8 budget in mAP50-95 points below FP32 with ``val`` (default 1.0); without
             labels INT8 must agree with FP32 on held-out calibration images (edgeinfer.quantize.gate).
@@ -99,8 +99,7 @@ def _int8(model: Any, targets: list[Target], plans: dict[str, Any], *, calib: An
     from ..quantize.cache_ranges import dla_nodes_of
 
     method = calib_method or default_calib_method(plans)
-    why = "" if calib_method else (" (default: a device runs on the DLA)" if method == "entropy"
-                                   else " (default: no device runs on the DLA)")
+    why = "" if calib_method else " (default; the DLA cache header still names EntropyCalibration2)"
     say(f"INT8: calibration method {method}{why}")
     try:
         artifacts = make_int8_artifacts(model, calib=calib, method=method, val=val, budget=budget,

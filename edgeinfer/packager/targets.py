@@ -53,8 +53,15 @@ def resolve_target(profile: Any, *, precision: str | None, dla: str | int | None
 
 
 def default_calib_method(plans: dict[str, Any]) -> str:
-    """entropy when any target runs on the DLA (TensorRT's DLA calibrator is EntropyCalibration2), else minmax."""
-    return "entropy" if any(p.decision == "dla" for p in plans.values()) else "minmax"
+    """percentile for every target, DLA included (edgeinfer.quantize.ranges says why).
+
+    The DLA reads the cache with TensorRT's EntropyCalibration2 calibrator; the cache header names it
+    whatever method made the ranges (edgeinfer.packager.int8), so DLA needs no entropy *ranges*.
+    """
+    del plans  # one method for all devices: the ranges are shared by every INT8 artifact
+    from ..quantize.ranges import DEFAULT_METHOD
+
+    return DEFAULT_METHOD
 
 
 def _precision(profile: Any, precision: str | None) -> str:

@@ -48,7 +48,7 @@ from .accuracy import AccuracyReport, Reference, evaluate_accuracy, prepare_refe
 from .cache_ranges import cache_ranges_for
 from .calib_cache import write_trt_calibration_cache
 from .qdq import make_qdq_onnx
-from .ranges import compute_ranges
+from .ranges import DEFAULT_METHOD, compute_ranges
 from .sensitivity import rank_conv_sensitivity
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class _Gate:
 
 
 def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_dir: str | Path, val: Any = None,
-                         method: str = "minmax", budget: float | None = None, min_f1: float = DEFAULT_MIN_F1,
+                         method: str = DEFAULT_METHOD, budget: float | None = None, min_f1: float = DEFAULT_MIN_F1,
                          min_score_cosine: float = DEFAULT_MIN_SCORE_COSINE, max_rel_err: float = DEFAULT_MAX_REL_ERR,
                          min_reference_boxes: int = DEFAULT_MIN_REFERENCE_BOXES, accept_unmeasured: bool = False,
                          trt_version: str = "10.3", max_float_fraction: float = 0.25,
@@ -210,7 +210,7 @@ def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_di
         )
     for line in warnings:
         log.warning("%s", line)
-    excluded = [name for name in res.excluded if name not in res.decode]
+    excluded = [name for name in res.excluded if name not in res.decode and name not in res.stem]
     # the cache leaves the decode head and the float-kept layers out, as the Q/DQ ONNX does
     cache_text = write_trt_calibration_cache(cache_ranges_for(ranges, onnx_path, float_layers=excluded).ranges,
                                              trt_version=trt_version, method=method)

@@ -12,6 +12,12 @@ Bins have a fixed width set by the first batch and are appended when a later bat
 merged pairwise when they grow past ``_MAX_BINS``; edges are float64, so near-constant tensors
 (1e-10 wide ranges) bin fine.
 
+Speed: the largest |x| is taken over every value, but a tensor of more than ``sample`` values
+(default 2**18) is histogrammed on an evenly strided subset whose offset moves from batch to batch.
+A YOLO11n-640 forward produces ~40 M activation values; binning all of them for 200 images cost
+more than the whole 2-minute packaging budget on a 2-core host, while 2**18 values per tensor and
+image still leave hundreds of samples beyond the 99.999th percentile over a calibration set.
+
 Example:
     >>> import numpy as np
     >>> h = AbsHistograms()
@@ -29,21 +35,29 @@ _BINS = 2048
 _MAX_BINS = 8 * _BINS
 _LEVELS = 128
 _STRIDE = 8
+_SAMPLE = 1 << 18
 
 
 class AbsHistograms:
     """Per-tensor histogram of |x| over all calibration batches."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, sample: int = _SAMPLE) -> None:
         self._hist: dict[str, np.ndarray] = {}
         self._width: dict[str, float] = {}
+        self._calls: dict[str, int] = {}
+        self._sample = max(1, int(sample))
         self.amax: dict[str, float] = {}
 
     def add(self, name: str, value: Any) -> None:
-        a = np.abs(np.asarray(value, dtype=np.float32)).ravel()
-        if a.size == 0:
+        v = np.asarray(value, dtype=np.float32).ravel()
+        if v.size == 0:
             return
-        top = float(a.max())
+        top = float(max(np.max(v), -np.min(v)))  # exact, over every value; no |x| temporary
+        if v.size > self._sample:
+            step = -(-v.size // self._sample)
+            calls = self._calls[name] = self._calls.get(name, -1) + 1
+            v = v[calls % step::step]
+        a = np.abs(v)
         if not np.isfinite(top):
             a = a[np.isfinite(a)]
             top = float(a.max()) if a.size else 0.0

@@ -12,9 +12,21 @@ Which nodes are "the decode head" is found structurally, not by name (see :func:
 walk back from every graph output through non-Conv nodes; a Conv reached that way is *decode*
 when its input comes through a Softmax (YOLOv8/11's DFL: a fixed arange(16) 1×1 conv) and the
 walk continues through it; any other Conv is the last learned prediction layer and the walk stops.
-For YOLO11 that collects DFL/Softmax/box decode/Concat/Sigmoid of ``/model.23/`` and leaves the
-learned cv2/cv3 convolutions to the quantizer (the accuracy gate keeps them in float when they
-prove sensitive). For a generic model it collects only the non-Conv tail after the last Convs.
+For YOLO11 that collects DFL/Softmax/box decode/Concat/Sigmoid of ``/model.23/`` (``/model.22/``
+for YOLOv8) and leaves the learned cv2/cv3 convolutions to the quantizer (the accuracy gate keeps
+them in float when they prove sensitive). For a generic model it collects only the non-Conv tail
+after the last Convs.
+
+What TensorRT's ONNX parser accepts (onnx-tensorrt ``importDequantizeLinear``; TensorRT-RTX and
+strongly typed TensorRT 10/11 builds refuse the rest): every ``DequantizeLinear`` reads an INT8
+initializer (a weight) or a ``QuantizeLinear`` output. ONNX Runtime quantizes Conv biases to INT32
+by default, so ``QuantizeBias`` is off (the bias stays float; TensorRT folds it into the INT8
+kernel itself) and :func:`lint_qdq` refuses any other DequantizeLinear input before a bundle ships.
+
+The stem Conv (the one reading a graph input of 1-4 channels, e.g. RGB) stays float unless
+``stem_int8=True``: an INT8 convolution with 3 input channels has no kernel on some TensorRT
+builds ("could not find any implementation", reported on TensorRT 10.16), it is a sliver of the
+compute, and quantizing the raw pixels costs accuracy for little speed.
 
 Example:
     >>> r = make_qdq_onnx("yolo11n.onnx", "yolo11n.int8.qdq.onnx", ranges=amax)   # doctest: +SKIP
@@ -33,7 +45,7 @@ from typing import Any, Iterable
 
 from .._deps import require
 from ..errors import QuantizeError
-from .ranges import Progress, compute_ranges
+from .ranges import DEFAULT_METHOD, Progress, compute_ranges
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +58,7 @@ class QdqResult:
     quantized: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
     decode: list[str] = field(default_factory=list)  # the decode-head nodes found structurally
+    stem: list[str] = field(default_factory=list)  # stem Convs kept in float (see the module docstring)
 
 
 def _producers(model: Any) -> dict[str, Any]:
@@ -89,9 +102,28 @@ def conv_nodes(model: Any) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "Conv"]
 
 
+def stem_convs(model: Any) -> list[str]:
+    """Convs that read a graph input directly and have at most 4 input channels (RGB/BGR/grey/RGBA stems).
+
+    Example:
+        >>> stem_convs(onnx.load("yolo11n.onnx"))       # doctest: +SKIP
+        ['/model.0/conv/Conv']
+    """
+    inits = {i.name: i for i in model.graph.initializer}
+    inputs = {i.name for i in model.graph.input if i.name not in inits}
+    stems = []
+    for node in model.graph.node:
+        if node.op_type != "Conv" or not node.input or node.input[0] not in inputs or len(node.input) < 2:
+            continue
+        weight = inits.get(node.input[1])
+        if weight is not None and len(weight.dims) >= 2 and weight.dims[1] <= 4:
+            stems.append(node.name)
+    return stems
+
+
 def make_qdq_onnx(onnx_path: str | Path, out_path: str | Path, *, ranges: dict[str, float] | None = None,
-                  data: Any = None, info: Any = None, exclude: Iterable[str] = (), method: str = "minmax",
-                  progress: Progress | None = None) -> QdqResult:
+                  data: Any = None, info: Any = None, exclude: Iterable[str] = (), method: str = DEFAULT_METHOD,
+                  stem_int8: bool = False, progress: Progress | None = None) -> QdqResult:
     """Write a symmetric per-channel INT8 Q/DQ ONNX of ``onnx_path`` to ``out_path``.
 
     Args:
@@ -99,6 +131,7 @@ def make_qdq_onnx(onnx_path: str | Path, out_path: str | Path, *, ranges: dict[s
         data: calibration array (N,C,H,W) to compute ``method`` ranges from here.
         info: the model's ModelInfo (kept for the caller's symmetry; the head is found structurally).
         exclude: extra Conv node names to keep in float (the accuracy gate's sensitive layers).
+        stem_int8: also quantize the stem Conv (float by default, see the module docstring).
 
     Example:
         >>> make_qdq_onnx("m.onnx", "m.qdq.onnx", data=calib).quantized[:2]     # doctest: +SKIP
@@ -115,14 +148,16 @@ def make_qdq_onnx(onnx_path: str | Path, out_path: str | Path, *, ranges: dict[s
     unknown = sorted(set(exclude) - set(convs) - set(decode))
     if unknown:
         raise QuantizeError(f"cannot exclude unknown nodes {unknown[:3]}", hint="use Conv node names of this model")
-    excluded_convs = [c for c in convs if c in set(exclude) or c in set(decode)]
+    stem = [] if stem_int8 else stem_convs(model)
+    floats = set(decode) | set(exclude) | set(stem)
+    excluded_convs = [c for c in convs if c in floats]
     out_path = Path(out_path)
     with _at_least_opset_13(model, Path(onnx_path)) as src:
-        _quantize(src, out_path, ranges, nodes_to_exclude=sorted(set(decode) | set(exclude)))
-    quantized = [c for c in convs if c not in set(excluded_convs)]
-    log.info("Q/DQ INT8: %d Conv quantized, %d kept in float, %d decode nodes", len(quantized),
-             len(excluded_convs), len(decode))
-    return QdqResult(path=out_path, quantized=quantized, excluded=excluded_convs, decode=decode)
+        _quantize(src, out_path, ranges, nodes_to_exclude=sorted(floats))
+    quantized = [c for c in convs if c not in floats]
+    log.info("Q/DQ INT8: %d Conv quantized, %d kept in float (%d stem), %d decode nodes", len(quantized),
+             len(excluded_convs), len(stem), len(decode))
+    return QdqResult(path=out_path, quantized=quantized, excluded=excluded_convs, decode=decode, stem=stem)
 
 
 @contextlib.contextmanager
@@ -174,8 +209,7 @@ def _quantize(src: Path, out_path: Path, ranges: dict[str, float], *, nodes_to_e
                     nodes_to_exclude=nodes_to_exclude, calibrate_method=q.CalibrationMethod.MinMax,
                     calibration_cache_path=str(cache),
                     extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                                   # INT32 bias Q/DQ (the default) is refused by TensorRT's ONNX parser:
-                                   # DequantizeLinear takes only INT8/UINT8/INT4/FP8/FP4 input there.
+                                   # INT32 bias DequantizeLinear: TensorRT's parser refuses it (see lint_qdq).
                                    "QuantizeBias": False,
                                    # Q/DQ on Conv inputs only (TensorRT fuses the rest); a Q/DQ on the last
                                    # head Conv outputs would feed INT8 logits into the float decode.
@@ -219,12 +253,48 @@ def _f32(v: float) -> Any:
     return np.array(v, dtype=np.float32)
 
 
+_DQ_INT8_TYPES = ("INT8", "UINT8")
+
+
+def lint_qdq(model: Any) -> None:
+    """Refuse a Q/DQ ONNX that TensorRT's parser would refuse: every DequantizeLinear input must be
+    an INT8 (or UINT8) initializer or the output of a QuantizeLinear.
+
+    Raises QuantizeError naming the first offending node, its input and its type.
+
+    Example:
+        >>> lint_qdq(onnx.load("m.qdq.onnx"))        # doctest: +SKIP
+    """
+    onnx = require("onnx")
+    inits = {i.name: i for i in model.graph.initializer}
+    producers = _producers(model)
+    for node in model.graph.node:
+        if node.op_type != "DequantizeLinear" or not node.input:
+            continue
+        src = node.input[0]
+        if src in inits:
+            kind = onnx.TensorProto.DataType.Name(inits[src].data_type)
+            if kind in _DQ_INT8_TYPES:
+                continue
+            what = f"an {kind} initializer"
+        elif src in producers and producers[src].op_type == "QuantizeLinear":
+            continue
+        else:
+            what = f"the output of {producers[src].op_type} {producers[src].name!r}" if src in producers else \
+                "a graph input"
+        raise QuantizeError(
+            f"Q/DQ model: DequantizeLinear {node.name!r} reads {src!r}, {what}; TensorRT's ONNX parser accepts "
+            "only an INT8 initializer or a QuantizeLinear output there",
+            hint="quantize with QuantizeBias off (biases stay float), or re-make the Q/DQ ONNX with edgeinfer")
+
+
 def _validate(path: Path) -> None:
-    """The Q/DQ model must pass the checker and run on ONNX Runtime before anyone ships it."""
+    """The Q/DQ model must pass the checker, TensorRT's DequantizeLinear rule, and run on ONNX Runtime."""
     onnx = require("onnx")
     ort = require("onnxruntime")
     np = require("numpy")
     onnx.checker.check_model(str(path))
+    lint_qdq(onnx.load(str(path)))
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {}
     for inp in sess.get_inputs():

@@ -15,6 +15,7 @@ from edgeinfer.quantize import (
     write_trt_calibration_cache,
 )
 from edgeinfer.quantize.histogram import AbsHistograms
+from edgeinfer.quantize.qdq import lint_qdq
 
 
 def _numpy_forward(x, w1, w2):
@@ -77,7 +78,7 @@ def _qdq_facts(path):
     model = onnx.load(str(path))
     consumers = {}
     for n in model.graph.node:
-        for i in n.input[:2]:  # data and weight inputs (ORT also dequantizes int32 Conv biases)
+        for i in n.input[:2]:  # data and weight inputs
             consumers.setdefault(i, []).append(n)
     q = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
     dq = [n for n in model.graph.node if n.op_type == "DequantizeLinear"]
@@ -123,3 +124,59 @@ def test_qdq_exclude_and_errors(yolo64, tmp_path):
     with pytest.raises(QuantizeError, match="needs ranges or calibration data"):
         make_qdq_onnx(yolo64.onnx_path, tmp_path / "y.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def _dq_input_types(path):
+    model = onnx.load(str(path))
+    inits = {i.name: onnx.TensorProto.DataType.Name(i.data_type) for i in model.graph.initializer}
+    producers = {o: n.op_type for n in model.graph.node for o in n.output}
+    return [inits.get(n.input[0]) or producers.get(n.input[0]) for n in model.graph.node
+            if n.op_type == "DequantizeLinear"]
+
+
+def test_qdq_biases_stay_float_and_every_dq_reads_int8_or_a_quantize(yolo64, tmp_path):
+    data = np.random.default_rng(2).random((2, 3, 64, 64), dtype=np.float32)
+    res = make_qdq_onnx(yolo64.onnx_path, tmp_path / "q.onnx", data=data)
+    kinds = _dq_input_types(res.path)
+    assert kinds and set(kinds) <= {"INT8", "QuantizeLinear"}  # no INT32 bias DequantizeLinear
+    lint_qdq(onnx.load(str(res.path)))
+    biases = [n.input[2] for n in onnx.load(str(res.path)).graph.node if n.op_type == "Conv" and len(n.input) > 2]
+    inits = {i.name: i.data_type for i in onnx.load(str(res.path)).graph.initializer}
+    assert biases and all(inits.get(b) == onnx.TensorProto.FLOAT for b in biases)
+
+
+def test_lint_refuses_an_int32_bias_dequantize(tiny_net, tmp_path):
+    """ONNX Runtime's default (QuantizeBias on) makes the graph TensorRT's parser rejects: the lint says so."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    path, _, _ = tiny_net(tmp_path / "tiny.onnx")
+    model = onnx.load(str(path))  # give conv1 a bias, the tensor ONNX Runtime quantizes to INT32
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.full(4, 0.1, np.float32), "b1"))
+    model.graph.node[0].input.append("b1")
+    onnx.save(model, str(path))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"x": np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)}])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    bad = tmp_path / "bad.qdq.onnx"
+    quantize_static(str(path), str(bad), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"])
+    assert "INT32" in _dq_input_types(bad)
+    with pytest.raises(QuantizeError, match=r"DequantizeLinear .* reads .*INT32 initializer.*QuantizeBias off"):
+        lint_qdq(onnx.load(str(bad)))
+
+
+def test_stem_conv_stays_float_unless_asked(yolo64, tmp_path):
+    data = np.random.default_rng(5).random((2, 3, 64, 64), dtype=np.float32)
+    ranges = compute_ranges(yolo64.onnx_path, data, method="minmax")
+    res = make_qdq_onnx(yolo64.onnx_path, tmp_path / "q.onnx", ranges=ranges)
+    assert res.stem == ["/model.0/conv/Conv"] and "/model.0/conv/Conv" in res.excluded
+    _, _, _, fed = _qdq_facts(res.path)
+    assert "/model.0/conv/Conv" not in fed and "/model.1/conv/Conv" in fed
+    forced = make_qdq_onnx(yolo64.onnx_path, tmp_path / "q8.onnx", ranges=ranges, stem_int8=True)
+    assert forced.stem == [] and "/model.0/conv/Conv" in forced.quantized
+    assert "/model.0/conv/Conv" in _qdq_facts(forced.path)[3]
