@@ -59,6 +59,7 @@ _DEPS: Dict[str, _Dep] = {
     "paho.mqtt": _Dep("paho-mqtt", "mqtt", purpose="MQTT uplink"),
     "jtop": _Dep("jetson-stats", "jetson", jetson="sudo pip3 install jetson-stats && sudo jtop --install-service", purpose="Jetson telemetry"),
     "matplotlib": _Dep("matplotlib", "dev", purpose="benchmark plots"),
+    "cryptography": _Dep("cryptography", "fleet", purpose="Ed25519 bundle signatures"),
 }
 
 

@@ -46,20 +46,25 @@ class _ProgressLine:
 @click.option("--force", is_flag=True, help="Replace an existing bundle (atomically).")
 @click.option("--archive", is_flag=True, help="Write a single-file .tar bundle.")
 @click.option("--build", is_flag=True, help="Build TensorRT engines into the bundle now (needs TensorRT: on the device).")
+@click.option("--sign", "sign_key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Sign the bundle with this Ed25519 key (PREFIX.key from `edgeinfer keygen`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the bundle summary as JSON (the `inspect --json` shape).")
 def package(model: str, devices: str, precision: Optional[str], calib: Optional[str], calib_method: Optional[str],
             val: Optional[str], accuracy_budget: Optional[float], dla: Optional[str], imgsz: Optional[str], batch: int,
             dynamic: bool, jetpack: Optional[str], out: Optional[str], force: bool, archive: bool, build: bool,
-            as_json: bool) -> None:
+            sign_key: Optional[str], as_json: bool) -> None:
     """Package MODEL (.onnx or Ultralytics .pt) into ONE bundle for one or more Jetson devices."""
     from ..bundle import open_bundle, summarize
+    from ..fleet.signals import install_sigterm
     from ..packager import package_model
+
+    install_sigterm()  # SIGTERM unwinds like Ctrl-C: the .partial bundle, temp files and the .pt export child go
     from .inspect_cmd import render_text
 
     dest = package_model(
         model, devices=devices, precision=precision, calib=calib, calib_method=calib_method, val=val,
         accuracy_budget=accuracy_budget, dla=dla, imgsz=imgsz, batch=batch, dynamic=dynamic, jetpack=jetpack,
-        out=out, force=force, archive=archive, build=build, progress=_ProgressLine(),
+        out=out, force=force, archive=archive, build=build, sign=sign_key, progress=_ProgressLine(),
         report=lambda line: click.echo(line, err=as_json),
     )
     summary = summarize(open_bundle(dest))

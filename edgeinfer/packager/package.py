@@ -35,7 +35,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
                   calib: str | Path | None = None, calib_method: str | None = None, val: str | Path | None = None,
                   accuracy_budget: float | None = None, dla: str | int | None = None, imgsz: Any = None,
                   batch: int = 1, dynamic: bool = False, jetpack: str | None = None, out: str | Path | None = None,
-                  force: bool = False, archive: bool = False, build: bool = False,
+                  force: bool = False, archive: bool = False, build: bool = False, sign: str | Path | None = None,
                   progress: Progress | None = None, report: Report | None = None) -> Path:
     """Package ``model_path`` for ``devices`` into one bundle and return its path.
 
@@ -51,6 +51,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         jetpack: target JetPack line for placement/calibration cache (default: per device, see targets).
         out: bundle directory (or .tar with ``archive``); default ``<model stem>.bundle`` here.
         build: build engines into the bundle right away (needs TensorRT).
+        sign: Ed25519 private key (``edgeinfer keygen``) to sign the finished bundle with (edgeinfer.fleet).
         progress: called as ``progress(label, done, total)`` during calibration and accuracy steps.
         report: called with one line per decision (device resolution, placement, artifacts).
     """
@@ -58,6 +59,10 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
     targets = _resolve(devices, precision=precision, dla=dla, jetpack=jetpack, say=say)
     dest = _destination(model_path, out, archive=archive, force=force)
     _check_calibration_inputs(targets, calib, calib_method)
+    if sign is not None:
+        from ..fleet.keys import load_private_key
+
+        load_private_key(sign)  # a bad key fails now, not after minutes of calibration
     with tempfile.TemporaryDirectory(prefix="edgeinfer-package-") as work_dir:
         work = Path(work_dir)
         model = _ingest(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, work=work, say=say)
@@ -74,6 +79,11 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         from ..engine import build_engines  # needs TensorRT: only imported when asked to build
 
         build_engines(dest)
+    if sign is not None:
+        from ..fleet.trust import sign_bundle
+
+        record = sign_bundle(dest, sign)
+        say(f"signed {dest} with key {record['key_id']}")
     return dest
 
 

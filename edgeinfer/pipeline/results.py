@@ -35,9 +35,11 @@ class FrameResult:
     batch_size: int = 1
     instance: str = ""  # which engine instance produced it ("gpu", "dla0", "ort#1", ...)
     frame: Optional[np.ndarray] = None
+    model_id: Optional[str] = None  # bundle name @ manifest hash (edgeinfer.fleet.identity): which model made it
+    model_version: Optional[str] = None
 
     def to_record(self) -> Dict[str, Any]:
-        """The uplink record: detections.to_dict() plus source id, frame index and timestamps."""
+        """The uplink record: detections.to_dict() plus source id, frame index, timestamps and model id/version."""
         det = self.detections
         if hasattr(det, "to_dict"):
             record = dict(det.to_dict())
@@ -51,6 +53,8 @@ class FrameResult:
             "capture_ts": round(float(self.capture_ts), 6),
             "result_ts": round(float(self.result_ts), 6),
             "latency_ms": round(float(self.latency_ms), 3),
+            "model_id": self.model_id,
+            "model_version": self.model_version,
         })
         return record
 

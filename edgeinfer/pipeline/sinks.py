@@ -117,6 +117,9 @@ class FileSink(Sink):
         if not os.path.isdir(folder):
             raise SinkError(f"output folder {folder!r} does not exist", hint="create it first or pick another path")
         self._cv2 = require("cv2", feature="video writing")
+        from ..fleet.signals import clean_stale_temps
+
+        clean_stale_temps(path)  # a killed run's hidden .tmp.mp4 (SIGKILL, power loss) is swept at start
         self._path = path
         self._fps = float(fps)
         self._fourcc = fourcc
