@@ -14,8 +14,9 @@ Device-side code: Python 3.8-clean. Nothing here imports ``cryptography`` until 
 """
 from __future__ import annotations
 
+from .health import HealthPolicy
 from .identity import bundle_name, identity_for, make_model_id
 from .trust import SIGNATURE_NAME, SignatureError, TrustStore, check_bundle_trust, sign_bundle, signed_digest
 
-__all__ = ["SIGNATURE_NAME", "SignatureError", "TrustStore", "bundle_name", "check_bundle_trust", "identity_for",
+__all__ = ["HealthPolicy", "SIGNATURE_NAME", "SignatureError", "TrustStore", "bundle_name", "check_bundle_trust", "identity_for",
            "make_model_id", "sign_bundle", "signed_digest"]

@@ -19,6 +19,7 @@ from .swap import ModelGate
 
 log = logging.getLogger(__name__)
 _READY_STATES = ("connected", "ended")
+UPLINK_STUCK_S = 120.0
 
 
 def readiness_problems(stats: Dict[str, Any], *, model_loaded: bool) -> List[str]:
@@ -47,6 +48,10 @@ def uplink_problems(up: Any) -> List[str]:
             return [f"uplink sender {key}" + (f": {sender.get('last_error')}" if sender.get("last_error") else "")]
     if sender.get("healthy") is False or sender.get("state") in ("stuck", "failed"):
         return ["uplink sender unhealthy" + (f": {sender.get('last_error')}" if sender.get("last_error") else "")]
+    # Older uplinks: no health flag; backing off with records waiting for minutes counts as stuck.
+    age = up.get("oldest_age_s")
+    if up.get("state") == "backing_off" and isinstance(age, (int, float)) and age > UPLINK_STUCK_S:
+        return [f"uplink stuck: oldest record waits {age:.0f} s ({up.get('last_error') or 'no ack'})"]
     return []
 
 
