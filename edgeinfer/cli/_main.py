@@ -65,7 +65,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     except EdgeInferError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        from ..fleet.signals import EXIT_SIGTERM, Terminated
+
+        if isinstance(exc.__cause__ or exc.__context__, Terminated):  # click wraps KeyboardInterrupt in Abort
+            click.echo("terminated (SIGTERM)", err=True)
+            sys.exit(EXIT_SIGTERM)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:

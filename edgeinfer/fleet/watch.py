@@ -131,7 +131,7 @@ class BundleWatcher:
         except EdgeInferError as exc:
             report = SwapReport("refused", from_model_id=self.pipeline.model_id if self.pipeline else None,
                                 reason=exc.message, path=str(path))
-            self._reject(path, exc.message, fp)
+            self._reject(path, exc.message, fp, quiet=self.pipeline is not None)
             if self.pipeline is not None:
                 self.pipeline._record_swap(report)
             return self._done(report)
@@ -141,7 +141,7 @@ class BundleWatcher:
             self.history = [p for p in self.history if p != path] + [path]
             self.prune()
         else:
-            self._reject(path, report.reason, fp)
+            self._reject(path, report.reason, fp, quiet=True)
         return self._done(report)
 
     def _done(self, report: Any) -> Any:
@@ -151,9 +151,9 @@ class BundleWatcher:
             self.on_report(report)
         return report
 
-    def _reject(self, path: Path, reason: str, fp: Optional[str] = None) -> None:
+    def _reject(self, path: Path, reason: str, fp: Optional[str] = None, *, quiet: bool = False) -> None:
         key = (str(path), fp or _fingerprint(path))
-        if key not in self.rejected:
+        if key not in self.rejected and not quiet:  # with a pipeline, the swap report is the log line
             log.error("bundle %s refused: %s", path, reason)
         self.rejected[key] = reason
 

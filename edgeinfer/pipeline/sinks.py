@@ -212,10 +212,12 @@ class SinkRunner:
             if not self.queue.put(item, lossless=False):
                 self._release_item(item)
             return
-        while stop is None or not stop.is_set():
+        # At least one bounded attempt even when stopping: a graceful stop (Ctrl-C, SIGTERM) still writes
+        # every frame that has a result, so the MP4 and the uplink records agree.
+        while True:
             if self.queue.put(item, lossless=True, timeout=0.25):
                 return
-            if self.queue.closed:
+            if self.queue.closed or (stop is not None and stop.is_set()):
                 break
         self._release_item(item)
 

@@ -34,7 +34,8 @@ def read_manifest(bundle: Path) -> dict:
 
 
 def make_variant(src: Path, dst: Path, *, minutes: int = 1, key: Optional[Path] = None, rename_device: Optional[str] = None,
-                 onnx_transform: Optional[Callable[[Path], None]] = None, staging: Optional[Path] = None) -> Path:
+                 onnx_transform: Optional[Callable[[Path], None]] = None, staging: Optional[Path] = None,
+                 before_publish: Optional[Callable[[Path], None]] = None) -> Path:
     """Copy ``src`` to ``dst`` as a newer package (created + ``minutes``), signed with ``key`` if given.
 
     With ``staging`` the bundle is built there and moved into ``dst`` by one rename (how OTA tools deliver).
@@ -55,6 +56,8 @@ def make_variant(src: Path, dst: Path, *, minutes: int = 1, key: Optional[Path] 
     (work / MANIFEST_NAME).write_text(dump_manifest(manifest))
     if key is not None:
         cli("sign", work, key)
+    if before_publish is not None:
+        before_publish(work)
     work.rename(dst)
     return dst
 
@@ -83,3 +86,11 @@ def edit_manifest_keep_hash_valid(bundle: Path, change: Callable[[dict], None]) 
 
 def manifest_created(bundle: Path) -> str:
     return yaml.safe_load((bundle / MANIFEST_NAME).read_text().partition("\n")[2])["created"]
+
+
+def corrupt_onnx(bundle: Path) -> None:
+    """Flip bytes inside the bundle's ONNX artifact (a disk or transfer fault after packaging)."""
+    onnx = next((bundle / "artifacts").glob("*.onnx"))
+    with open(onnx, "r+b") as fh:
+        fh.seek(200)
+        fh.write(b"\xff\xfe\xfd\xfc")
