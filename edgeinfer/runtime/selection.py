@@ -101,12 +101,17 @@ def open_backend(path: Union[str, Path], *, backend: str, device: str, dla_core:
     if is_bundle_path(p):
         from ..bundle import open_bundle
 
-        bundle = open_bundle(p)
+        fallback_ok = fallback in ("onnxruntime", "ort") and backend == "auto"
+        bundle = open_bundle(p, drop_bad_engines=fallback_ok)  # a corrupt engine: ONNX Runtime, not a refusal
+        if bundle.dropped_engines:
+            log.warning("%s; falling back to ONNX Runtime where no other engine fits", "; ".join(bundle.dropped_engines))
         if on_bundle is not None:
             on_bundle(bundle)
         info: Optional[ModelInfo] = bundle.model_info
         record, why_not = (None, "backend='onnxruntime' requested") if backend == "onnxruntime" \
             else _trt_engine(bundle, dla_core=dla_core, build_on_load=build_on_load)
+        if record is None and bundle.dropped_engines:
+            why_not = f"{'; '.join(bundle.dropped_engines)} ({why_not})"
         if record is not None:
             be, why_not = _open_engine(record, memory=memory, cuda_graph=cuda_graph, cuda_impl=cuda_impl,
                                        fallback=fallback if backend == "auto" else None)

@@ -142,3 +142,25 @@ def test_sign_refuses_a_public_key_with_one_line(signed_bundle, keys, tmp_path):
     proc = cli("sign", copy, keys["pub"], check=False)
     assert proc.returncode == 1 and "not an unencrypted PEM private key" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_corrupt_engine_falls_back_to_onnxruntime_only_when_asked(signed_bundle, keys, tmp_path, caplog):
+    from edgeinfer.bundle import open_bundle
+
+    copy = tmp_path / "b.bundle"
+    shutil.copytree(signed_bundle, copy)
+    engine = tmp_path / "orin.engine"
+    engine.write_bytes(os.urandom(256))
+    bundle = open_bundle(copy)
+    bundle.add_engine(bundle.devices[0], engine, {"key": "k", "tensorrt_version": "10.3"})
+    with open(copy / "engines" / "orin.engine", "r+b") as fh:  # a disk fault after the build
+        fh.write(b"\x00" * 16)
+    with pytest.raises(BundleError, match="engines/orin.engine is corrupt"):
+        edgeinfer.load(copy, trust=[keys["pub"]], device="cpu", warmup=0)
+    model = edgeinfer.load(copy, trust=[keys["pub"]], device="cpu", warmup=0, fallback="onnxruntime")
+    try:
+        assert model.backend_name == "onnxruntime"
+        assert "engine engines/orin.engine is corrupt" in model.backend_reason
+        assert "falling back to ONNX Runtime" in caplog.text
+    finally:
+        model.close()

@@ -20,7 +20,7 @@ from fleet_helpers import EDGEINFER, corrupt_onnx, make_variant, zero_scores
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "uplink"))
 from uplink_receivers import Receiver, wait_until  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _records(rec):
