@@ -76,7 +76,7 @@ def _open_engine(record: Any, *, memory: str, cuda_graph: bool, cuda_impl: Optio
         return TensorRTBackend(Path(record.path), dla_core=record.key.dla_core, memory=memory,
                                cuda_graph=cuda_graph, cuda_impl=cuda_impl), ""
     except Exception as exc:  # a corrupt/incompatible engine: any failure inside TensorRT's deserializer
-        if fallback not in ("onnxruntime", "ort"):
+        if fallback not in ("onnxruntime", "ort") or not is_available("onnxruntime"):
             raise
         why = f"engine {Path(str(record.path)).name} could not be loaded ({exc}); falling back to ONNX Runtime"
         log.warning("%s", why)
@@ -101,7 +101,8 @@ def open_backend(path: Union[str, Path], *, backend: str, device: str, dla_core:
     if is_bundle_path(p):
         from ..bundle import open_bundle
 
-        fallback_ok = fallback in ("onnxruntime", "ort") and backend == "auto"
+        # Only where ONNX Runtime exists (the L4T image has none unless added): otherwise refuse as before.
+        fallback_ok = fallback in ("onnxruntime", "ort") and backend == "auto" and is_available("onnxruntime")
         bundle = open_bundle(p, drop_bad_engines=fallback_ok)  # a corrupt engine: ONNX Runtime, not a refusal
         if bundle.dropped_engines:
             log.warning("%s; falling back to ONNX Runtime where no other engine fits", "; ".join(bundle.dropped_engines))
