@@ -30,8 +30,8 @@ def _cli(*args) -> None:
     subprocess.run([sys.executable, "-m", "edgeinfer", *map(str, args)], check=True, capture_output=True, text=True)
 
 
-def _variant(src: Path, dst: Path, minutes: int, key: Path, staging: Path) -> None:
-    """A newer signed package of the same model, delivered by one atomic rename."""
+def _variant(src: Path, dst: Path, minutes: int, key: Path, staging: Path, *, publish: bool = True) -> Path:
+    """A newer signed package of the same model, staged; ``publish`` delivers it by one atomic rename."""
     import datetime
 
     from edgeinfer.bundle.manifest import MANIFEST_NAME, dump_manifest, load_manifest_text
@@ -44,7 +44,9 @@ def _variant(src: Path, dst: Path, minutes: int, key: Path, staging: Path) -> No
     manifest["created"] = created.isoformat()
     (work / MANIFEST_NAME).write_text(dump_manifest(manifest))
     _cli("sign", work, key)
-    os.replace(work, dst)
+    if publish:
+        os.replace(work, dst)
+    return work
 
 
 def _pace(fps: float) -> None:
@@ -112,10 +114,10 @@ def main() -> int:
             watcher.start()
             time.sleep(3.0)
             for i in range(1, args.swaps + 1):
+                staged = _variant(base, ota / f"m{i}.bundle", i, work / "k.key", staging, publish=False)
                 n0 = len(watcher.reports)
                 appear = time.perf_counter()
-                _variant(base, ota / f"m{i}.bundle", i, work / "k.key", staging)
-                appear = (appear + time.perf_counter()) / 2  # the rename happens at the end of _variant
+                os.replace(staged, ota / f"m{i}.bundle")  # the OTA tool's atomic rename: the bundle appears
                 while len(watcher.reports) == n0:
                     time.sleep(0.01)
                 rep = watcher.reports[-1]
@@ -129,7 +131,7 @@ def main() -> int:
         median_gap = statistics.median(gaps)
         print(f"frames {len(idx)}, dropped {dropped}, repeated {repeated}, median period {median_gap * 1000:.1f} ms "
               f"(target {1000 / args.fps:.1f} ms)")
-        print("swap  status     appear->first frame  of which: verify+load+warm  switch->first frame  "
+        print("swap  status     appear->first frame  poll+verify  load+warm  switch->first frame  "
               "max pause around switch")
         lat = []
         for k, (rep, appear) in enumerate(rows, 1):
@@ -138,7 +140,9 @@ def main() -> int:
             near = [g for (a, b), g in zip(zip(times, times[1:]), gaps) if first and abs(b[1] - first) < 1.0]
             total = (first - appear) if first else float("nan")
             lat.append(total)
-            print(f"{k:>4}  {rep.status:<9}  {total * 1000:>17.0f} ms  {rep.prepare_s * 1000:>22.0f} ms  "
+            verify = (switch - appear - rep.prepare_s) if switch else float("nan")
+            print(f"{k:>4}  {rep.status:<9}  {total * 1000:>17.0f} ms  {verify * 1000:>8.0f} ms  "
+                  f"{rep.prepare_s * 1000:>6.0f} ms  "
                   f"{((first - switch) if first and switch else float('nan')) * 1000:>17.1f} ms  "
                   f"{max(near) * 1000 if near else float('nan'):>10.1f} ms (median period {median_gap * 1000:.1f} ms)")
         ok = [x for x in lat if x == x]
