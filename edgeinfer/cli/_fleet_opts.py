@@ -87,6 +87,8 @@ class FleetRun:
         return {"trust": self.store}
 
     def start(self, pipeline: Any) -> None:
+        if self.watcher is None:
+            self._stop_notice = _watch_for_replacement(self.bundle, pipeline)
         if self.watcher is not None:
             self.watcher.pipeline = pipeline
             if self.watcher.active is None:
@@ -101,6 +103,9 @@ class FleetRun:
     def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+        stop_notice = getattr(self, "_stop_notice", None)
+        if stop_notice is not None:
+            stop_notice.set()
 
 
 def _echo_report(report: Any) -> None:
@@ -108,3 +113,36 @@ def _echo_report(report: Any) -> None:
     frames = ", ".join(f"source {k} from frame {v}" for k, v in report.first_frames.items())
     click.echo(f"model swap {report.status}: {report.from_model_id} -> {report.to_model_id}"
                + (f" ({frames})" if frames and report.status == "committed" else "") + tail, err=True)
+
+
+def _watch_for_replacement(bundle: str, pipeline: Any, interval: float = 5.0) -> Any:
+    """Without --watch, say so (once) when the running bundle is re-packaged in place: it keeps the old model."""
+    import logging
+    import threading
+    from pathlib import Path
+
+    from ..fleet.trust import manifest_sha256
+
+    path = Path(bundle)
+    stop = threading.Event()
+    if not path.is_dir():
+        return stop
+    try:
+        started = manifest_sha256(path)
+    except OSError:
+        return stop
+
+    def run() -> None:
+        while not stop.wait(interval) and pipeline.running:
+            try:
+                now = manifest_sha256(path)
+            except OSError:
+                continue
+            if now != started:
+                logging.getLogger("edgeinfer.fleet").warning(
+                    "bundle %s was replaced on disk (manifest %s -> %s); the old model keeps running. "
+                    "Restart, or run with --watch DIR to hot-swap new bundles", path, started[:12], now[:12])
+                return
+
+    threading.Thread(target=run, name="fleet-replaced", daemon=True).start()
+    return stop

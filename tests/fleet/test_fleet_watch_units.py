@@ -100,3 +100,26 @@ def test_readiness_reads_uplink_health_and_degrades_gracefully():
     stuck = {"state": "backing_off", "oldest_age_s": 600.0, "last_error": "connection refused"}
     assert "uplink stuck" in readiness_problems(dict(ok, uplink=stuck), model_loaded=True)[0]
     assert readiness_problems(dict(ok, uplink=None), model_loaded=False) == ["no model loaded"]
+
+
+def test_run_without_watch_says_when_its_bundle_is_replaced(signed_bundle, keys, tmp_path, caplog):
+    import shutil
+    import time
+    import types
+
+    from edgeinfer.cli._fleet_opts import _watch_for_replacement
+
+    running = tmp_path / "shapes.bundle"
+    shutil.copytree(signed_bundle, running)
+    stop = _watch_for_replacement(str(running), types.SimpleNamespace(running=True), interval=0.05)
+    try:
+        time.sleep(0.2)
+        assert "replaced on disk" not in caplog.text
+        shutil.rmtree(running)  # `edgeinfer package --force` over the running bundle
+        make_variant(signed_bundle, running, minutes=7, key=keys["key"], staging=tmp_path)
+        deadline = time.monotonic() + 10
+        while "replaced on disk" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "the old model keeps running" in caplog.text
+    finally:
+        stop.set()
