@@ -87,6 +87,9 @@ class FleetRun:
         return {"trust": self.store}
 
     def start(self, pipeline: Any) -> None:
+        from ..fleet.sdnotify import SystemdNotifier
+
+        self._notifier = SystemdNotifier(pipeline).start()  # Type=notify + WatchdogSec= (no-op elsewhere)
         if self.watcher is None:
             self._stop_notice = _watch_for_replacement(self.bundle, pipeline)
         if self.watcher is not None:
@@ -103,6 +106,9 @@ class FleetRun:
     def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+        notifier = getattr(self, "_notifier", None)
+        if notifier is not None:
+            notifier.stop()
         stop_notice = getattr(self, "_stop_notice", None)
         if stop_notice is not None:
             stop_notice.set()

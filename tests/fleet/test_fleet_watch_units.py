@@ -123,3 +123,31 @@ def test_run_without_watch_says_when_its_bundle_is_replaced(signed_bundle, keys,
         assert "the old model keeps running" in caplog.text
     finally:
         stop.set()
+
+
+def test_systemd_notifier_sends_ready_and_watchdog_only_while_frames_flow(tmp_path):
+    import socket
+    import types
+
+    from edgeinfer.fleet.sdnotify import SystemdNotifier
+
+    addr = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(addr)
+    sock.settimeout(5)
+    stats = {"frames_out": 1, "sources": {"0": {"state": "connected"}}}
+    pipe = types.SimpleNamespace(running=True, stats=lambda: stats)
+    n = SystemdNotifier(pipe, env={"NOTIFY_SOCKET": addr, "WATCHDOG_USEC": "200000"}).start()
+    try:
+        assert sock.recv(64) == b"READY=1"
+        assert sock.recv(64) == b"WATCHDOG=1"  # frames advanced (first check)
+        stats["frames_out"] = 5
+        assert sock.recv(64) == b"WATCHDOG=1"
+        # frames stop advancing with a connected source: a hang, no more pings
+        sock.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            while True:
+                sock.recv(64)
+    finally:
+        n.stop()
+        sock.close()
