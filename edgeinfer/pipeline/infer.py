@@ -167,6 +167,8 @@ class InferWorker:
             log.error("instance %s: backend %s failed (%r); switching to the fallback backend", self.name, old, exc)
             self.model = self._fallback()
             self.failed_over = True
+            if self._gate is not None:
+                self._gate.replace(self.name, self.model)
             self._on_failover({"instance": self.name, "from": old, "to": self.backend, "error": repr(exc), "time": time.time()})
             return list(self.model.infer_batch(frames))
 

@@ -63,6 +63,11 @@ class ModelGate:
             self._reset_counters()
             return self.generation
 
+    def replace(self, name: str, model: Any) -> None:
+        """Run-time failover of one instance: its fallback model stays current (no switch, no probation)."""
+        with self.lock:
+            self._models[name] = model
+
     def rollback(self, reason: str) -> int:
         """Back to the models before the last switch (no-op unless on probation); returns the generation."""
         with self.lock:
