@@ -70,6 +70,7 @@ _DEPS: Dict[str, _Dep] = {
         jetson="sudo apt install python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 (JetPack's Python has them)",
         purpose="GStreamer through PyGObject (appsink sources, RTSP server output, H.264 files)",
     ),
+    "cryptography": _Dep("cryptography", "fleet", purpose="Ed25519 bundle signatures"),
 }
 
 

@@ -66,6 +66,7 @@ class Bundle:
         self.root = root
         self.manifest = manifest
         self.archive = archive  # set when opened from a .tar; add_engine then repacks it
+        self.dropped_engines: List[str] = []  # open_bundle(drop_bad_engines=True): engines left out, and why
 
     def __repr__(self) -> str:
         return f"Bundle({str(self.archive or self.root)!r}, devices={self.devices})"
@@ -122,21 +123,23 @@ class Bundle:
             pack_archive(self.root, self.archive)
 
 
-def open_bundle(path: Union[str, Path]) -> Bundle:
+def open_bundle(path: Union[str, Path], *, drop_bad_engines: bool = False) -> Bundle:
     """Open a bundle directory or ``.tar`` archive and verify its schema and every sha256.
 
     Raises BundleError with a one-line reason for a missing bundle, a malformed or unknown-schema
     manifest, a missing file, or a file whose content no longer matches its recorded hash.
+    ``drop_bad_engines``: a missing or corrupt engine (built on the device, rebuildable) is left out of
+    the returned manifest instead (reasons in ``bundle.dropped_engines``); the ONNX and the rest must verify.
     """
     target = Path(path)
     if is_archive(target):
-        return _open_archive(target)
+        return _open_archive(target, drop_bad_engines=drop_bad_engines)
     if not target.is_dir():
         raise BundleError(f"no bundle at {target}", hint="create one with `edgeinfer package MODEL --device NAME -o DIR`")
-    return _open_root(target, target)
+    return _open_root(target, target, drop_bad_engines=drop_bad_engines)
 
 
-def _open_archive(archive: Path) -> Bundle:
+def _open_archive(archive: Path, *, drop_bad_engines: bool = False) -> Bundle:
     """Extract into a private temp dir that lives as long as the Bundle; removed on any failure.
 
     The dir holds a ``.lock`` file flock'ed by this process for as long as the Bundle lives; the
@@ -149,7 +152,7 @@ def _open_archive(archive: Path) -> Bundle:
     lock_fd = None
     try:
         lock_fd = _hold_lock(workdir / LOCK_NAME)
-        bundle = _open_root(unpack_archive(archive, workdir), archive, archive=archive)
+        bundle = _open_root(unpack_archive(archive, workdir), archive, archive=archive, drop_bad_engines=drop_bad_engines)
     except BaseException:
         _remove(str(workdir), lock_fd)
         raise
@@ -206,7 +209,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _open_root(root: Path, target: Path, *, archive: Optional[Path] = None) -> Bundle:
+def _open_root(root: Path, target: Path, *, archive: Optional[Path] = None, drop_bad_engines: bool = False) -> Bundle:
     manifest_path = root / MANIFEST_NAME
     if not manifest_path.is_file():
         raise BundleError(f"{target} is not a bundle ({MANIFEST_NAME} missing)", hint="pass the directory `edgeinfer package` wrote")
@@ -215,8 +218,29 @@ def _open_root(root: Path, target: Path, *, archive: Optional[Path] = None) -> B
     except (OSError, UnicodeDecodeError) as exc:
         raise BundleError(f"cannot read {manifest_path}: {exc}", hint="re-package the model") from exc
     manifest = load_manifest_text(text, source=str(manifest_path))
+    dropped = _drop_bad_engines(root, manifest) if drop_bad_engines else []
     verify_checksums(root, manifest)
-    return Bundle(root, manifest, archive=archive)
+    bundle = Bundle(root, manifest, archive=archive)
+    bundle.dropped_engines = dropped
+    return bundle
+
+
+def _drop_bad_engines(root: Path, manifest: Dict[str, Any]) -> List[str]:
+    """Remove engine records whose file is missing or fails its sha256; returns one reason per engine."""
+    reasons = []
+    for entry in manifest["devices"].values():
+        kept = []
+        for rec in entry["engines"]:
+            rel = str(rec.get("path")) if isinstance(rec, dict) else ""
+            full = root / PurePosixPath(rel) if rel else None
+            expected = manifest["checksums"].get(rel)
+            if full is not None and full.is_file() and expected and sha256_file(full) == expected:
+                kept.append(rec)
+                continue
+            reasons.append(f"engine {rel} is {'missing' if full is None or not full.is_file() else 'corrupt (sha256 mismatch)'}")
+            manifest["checksums"].pop(rel, None)
+        entry["engines"] = kept
+    return reasons
 
 
 def verify_checksums(root: Path, manifest: Dict[str, Any]) -> None:

@@ -21,6 +21,8 @@ COMMANDS: Dict[str, Tuple[str, str, str]] = {
     "doctor": ("doctor_cmd", "doctor", "Check this machine: JetPack, TensorRT, CUDA, DLA, OpenCV, backends."),
     "demo": ("demo_cmd", "demo", "Run the bundled demo end to end (package, inspect, run)."),
     "uplink": ("uplink_cmd", "uplink", "Inspect the uplink's disk spool."),
+    "keygen": ("fleet_cmd", "keygen", "Create an Ed25519 key pair for signing bundles (PREFIX.key, PREFIX.pub)."),
+    "sign": ("fleet_cmd", "sign", "Sign a bundle with a private key (writes manifest.sig beside the manifest)."),
 }
 
 
@@ -57,19 +59,27 @@ def cli(verbose: int) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    """Run the CLI; user errors exit 1 with one clear line, usage errors exit 2, Ctrl-C exits 130."""
+    """Run the CLI; user errors exit 1 with one clear line, usage errors exit 2, Ctrl-C exits 130, SIGTERM 143."""
     try:
         rv = cli.main(args=argv, prog_name="edgeinfer", standalone_mode=False)
     except EdgeInferError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        from ..fleet.signals import EXIT_SIGTERM, Terminated
+
+        if isinstance(exc.__cause__ or exc.__context__, Terminated):  # click wraps KeyboardInterrupt in Abort
+            click.echo("terminated (SIGTERM)", err=True)
+            sys.exit(EXIT_SIGTERM)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        from ..fleet.signals import EXIT_SIGTERM, Terminated
+
+        terminated = isinstance(exc, Terminated)
+        click.echo("terminated (SIGTERM)" if terminated else "interrupted", err=True)
+        sys.exit(EXIT_SIGTERM if terminated else 130)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -18,9 +18,11 @@ from ._common import echo_json
 def inspect(bundle_path: str, as_json: bool, nodes: bool, verify: bool) -> None:
     """Show BUNDLE's model, per-device precision, placement, accuracy, artifacts, build commands and engines."""
     from ..bundle import open_bundle, summarize
+    from ..fleet.trust import signature_summary
 
     bundle = open_bundle(bundle_path)
     summary = with_verification(summarize(bundle), bundle.manifest.get("verification"))
+    summary["signature"] = signature_summary(bundle)
     if nodes:
         for name in bundle.devices:
             summary["devices"][name]["placement"]["nodes"] = bundle.device(name).placement.get("nodes", [])
@@ -74,6 +76,7 @@ def render_text(s: Dict[str, Any]) -> str:
         f"bundle    {s['bundle']} (schema {s['schema_version']}, edgeinfer {s['edgeinfer_version']}, created {s['created']})",
         f"model     {m['name']}  {m['task']}/{m['output_layout']}  {ins} -> {outs}",
         f"classes   {_names(list(m['class_names'].values()))}",
+        _signature_line(s.get("signature")),
         "artifacts",
     ]
     for a in s["artifacts"]:
@@ -139,6 +142,15 @@ def _accuracy_lines(acc: Dict[str, Any]) -> List[str]:
     if acc.get("criterion"):
         lines.append(f"               budget: {acc['criterion']}; {len(acc.get('excluded_layers') or [])} layer(s) kept in float")
     return lines
+
+
+def _signature_line(sig: Any) -> str:
+    if not sig or not sig.get("signed"):
+        return "signature unsigned" + (f" ({sig['error']})" if sig and sig.get("error") else "")
+    if not sig.get("matches_manifest"):
+        return f"signature ed25519 by key {sig['key_id']}: DOES NOT MATCH the manifest (changed after signing)"
+    trust = {True: "trusted here", False: "INVALID for the trusted key", None: "key not in this machine's trusted keys"}
+    return f"signature ed25519 by key {sig['key_id']} ({trust[sig.get('trusted')]})"
 
 
 def _names(names: List[str]) -> str:

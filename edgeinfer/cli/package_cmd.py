@@ -50,23 +50,28 @@ def _ProgressLine() -> Any:
                    "mean=0.485,0.456,0.406 std=0.229,0.224,0.225 color=rgb|bgr|gray resize=letterbox|stretch|crop "
                    "scale=1/255|none layout=nchw|nhwc pad=114, or the preset 'imagenet'. Default: Ultralytics "
                    "metadata, else letterbox RGB 1/255 with the layout read from the graph.")
+@click.option("--sign", "sign_key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Sign the bundle with this Ed25519 key (PREFIX.key from `edgeinfer keygen`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the bundle summary as JSON (the `inspect --json` shape).")
 def package(model: str, devices: str, precision: Optional[str], calib: Optional[str], calib_method: Optional[str],
             val: Optional[str], accuracy_budget: Optional[float], accept_unmeasured: bool, dla: Optional[str], imgsz: Optional[str], batch: int,
             dynamic: bool, jetpack: Optional[str], out: Optional[str], force: bool, archive: bool, build: bool,
-            verify: Optional[bool], allow_parser_errors: bool, preprocess: tuple, as_json: bool) -> None:
+            verify: Optional[bool], allow_parser_errors: bool, preprocess: tuple, sign_key: Optional[str], as_json: bool) -> None:
     """Package MODEL (.onnx or Ultralytics .pt) into ONE bundle for one or more Jetson devices."""
     from ..bundle import open_bundle, summarize
     from ..errors import EdgeInferError
+    from ..fleet.signals import install_sigterm
     from ..packager import package_model
     from .inspect_cmd import render_text, with_verification
+
+    install_sigterm()  # SIGTERM unwinds like Ctrl-C: the .partial bundle, temp files and the .pt export child go
 
     try:
         dest = package_model(
             model, devices=devices, precision=precision, calib=calib, calib_method=calib_method, val=val,
             accuracy_budget=accuracy_budget, accept_unmeasured=accept_unmeasured, dla=dla, imgsz=imgsz, batch=batch, dynamic=dynamic, jetpack=jetpack,
             out=out, force=force, archive=archive, build=build, verify=verify, allow_parser_errors=allow_parser_errors,
-            progress=_ProgressLine(), preprocess=" ".join(preprocess) if preprocess else None,
+            sign=sign_key, progress=_ProgressLine(), preprocess=" ".join(preprocess) if preprocess else None,
             report=lambda line: click.echo(line, err=as_json),
         )
     except OSError as exc:  # the bundle writer names its own disk errors; this catches the rest (work files)

@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 import click
 
 from ..errors import ConfigError
+from ._fleet_opts import FleetRun, fleet_options
 
 
 def write_json_atomic(path: str, data: Dict[str, Any]) -> None:
@@ -74,7 +75,7 @@ def _parse_batch(batch: int, max_delay_ms: float) -> Tuple[int, float]:
 
 
 @click.command("run")
-@click.argument("bundle", type=click.Path(exists=True))
+@click.argument("bundle", type=click.Path(exists=True), required=False)
 @click.option("--source", "sources", multiple=True, required=True,
               help="Video file, image folder/glob, v4l2:///dev/video0 or index, csi://0, rtsp://..., gst://... (repeatable).")
 @click.option("--sink", "sinks", multiple=True, help="display://0, file://out.mp4 or null:// (repeatable).")
@@ -93,37 +94,53 @@ def _parse_batch(batch: int, max_delay_ms: float) -> Tuple[int, float]:
               help="For file sources, sinks wait instead of dropping frames (every frame written; inference may wait).")
 @click.option("--stats-json", type=click.Path(dir_okay=False), default=None, help="Write the final stats as JSON.")
 @click.option("--status-interval", type=float, default=1.0, show_default=True, help="Seconds between status lines (0: off).")
-@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on 127.0.0.1:PORT.")
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics, /healthz and /readyz on PORT.")
 @click.option("--conf", type=float, default=0.25, show_default=True, help="Detection confidence threshold.")
-def run(bundle: str, sources, sinks, uplink, uplink_spool, max_frames, duration, batch, max_delay_ms, instances, backend,
-        fallback, loop, sink_lossless, stats_json, status_interval, metrics_port, conf) -> None:
+@fleet_options
+def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames, duration, batch, max_delay_ms, instances,
+        backend, fallback, loop, sink_lossless, stats_json, status_interval, metrics_port, conf, fleet) -> None:
     """Run BUNDLE (a bundle directory or .onnx) over one or more sources.
+
+    With --watch DIR, BUNDLE may be omitted (the newest valid bundle in DIR runs) and newer bundles
+    delivered into DIR are hot-swapped in (docs/fleet.md). SIGTERM stops it like Ctrl-C.
 
     Example: edgeinfer run bundle/ --source clip.mp4 --sink file://out.mp4 --stats-json stats.json
     """
     from ..pipeline.pipeline import Pipeline
 
     batch, max_delay_ms = _parse_batch(batch, max_delay_ms)
-    load_kwargs = {"conf": conf}
+    fleet_run = FleetRun(bundle, fleet)
+    if stats_json:
+        from ..fleet.signals import clean_stale_temps
+
+        clean_stale_temps(stats_json)
+    load_kwargs = {"conf": conf, **fleet_run.load_kwargs()}
+    if fallback == "onnxruntime" and backend == "auto":
+        load_kwargs["fallback"] = "onnxruntime"  # also at load: an engine that will not deserialize
     if backend != "auto":
         load_kwargs["backend"] = backend
-    p = Pipeline(bundle, sources=list(sources), sink=list(sinks) or None, uplink=uplink, uplink_spool=uplink_spool,
+    p = Pipeline(fleet_run.bundle, sources=list(sources), sink=list(sinks) or None, uplink=uplink, uplink_spool=uplink_spool,
                  batch=batch, max_delay_ms=max_delay_ms, instances=instances,
                  fallback=None if fallback == "none" or backend == "onnxruntime" else fallback,
                  loop=loop, max_frames=max_frames, metrics_port=metrics_port, load_kwargs=load_kwargs,
-                 collect_results=False, telemetry="auto", sink_lossless=sink_lossless)
-    interrupted = False
+                 collect_results=False, telemetry="auto", sink_lossless=sink_lossless, **fleet_run.pipeline_kwargs())
+    interrupted: Optional[KeyboardInterrupt] = None
     try:
         p.start()
+        fleet_run.start(p)
         _live_status(p, status_interval, duration)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (edgeinfer.fleet.signals.Terminated)
+        interrupted = exc
     finally:
-        p.close(raise_error=not interrupted)
+        fleet_run.stop()
+        try:
+            p.close(raise_error=interrupted is None)
+        except KeyboardInterrupt as exc:  # a second signal during close: still print and write the stats
+            interrupted = exc
     stats = p.stats()
     for line in summary_lines(stats):
         click.echo(line)
     if stats_json:
         write_json_atomic(stats_json, stats)
-    if interrupted:
-        raise KeyboardInterrupt
+    if interrupted is not None:
+        raise interrupted

@@ -38,7 +38,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
                   batch: int = 1, dynamic: bool = False, jetpack: str | None = None, out: str | Path | None = None,
                   force: bool = False, archive: bool = False, build: bool = False, verify: bool | None = None,
                   allow_parser_errors: bool = False, preprocess: Any = None, progress: Progress | None = None,
-                  report: Report | None = None) -> Path:
+                  sign: str | Path | None = None, report: Report | None = None) -> Path:
     """Package ``model_path`` for ``devices`` into one bundle and return its path.
 
     Args:
@@ -60,6 +60,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         preprocess: the model's pre-processing where it cannot be read from the model (non-Ultralytics models):
             ``"imagenet resize=crop"``, ``{"mean": (0.5,) * 3, "std": (0.5,) * 3, "color": "BGR"}`` or a
             PreprocessSpec; stored in the bundle and applied by the runtime (docs/packaging.md).
+        sign: Ed25519 private key (``edgeinfer keygen``) to sign the finished bundle with (edgeinfer.fleet).
         progress: called as ``progress(label, done, total)`` during calibration and accuracy steps.
         report: called with one line per decision (device resolution, placement, artifacts).
     """
@@ -68,6 +69,10 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
     dest = _destination(model_path, out, archive=archive, force=force)
     _check_calibration_inputs(targets, calib, calib_method)
     check = verification_step(verify=verify, allow_errors=allow_parser_errors, say=say)
+    if sign is not None:
+        from ..fleet.keys import load_private_key
+
+        load_private_key(sign)  # a bad key fails now, not after minutes of calibration
     with tempfile.TemporaryDirectory(prefix="edgeinfer-package-") as work_dir:
         work = Path(work_dir)
         model = _ingest(model_path, imgsz=imgsz, batch=batch, dynamic=dynamic, preprocess=preprocess, work=work,
@@ -86,6 +91,11 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         from ..engine import build_engines  # needs TensorRT: only imported when asked to build
 
         build_engines(dest)
+    if sign is not None:
+        from ..fleet.trust import sign_bundle
+
+        record = sign_bundle(dest, sign)
+        say(f"signed {dest} with key {record['key_id']}")
     return dest
 
 

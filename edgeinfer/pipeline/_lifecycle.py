@@ -18,7 +18,7 @@ from .uri import parse_source
 
 @contextlib.contextmanager
 def deferred_sigint():
-    """Hold a Ctrl-C that arrives during close() until every bounded join is done.
+    """Hold a Ctrl-C (or a SIGTERM turned into one) that arrives during close() until every bounded join is done.
 
     A KeyboardInterrupt raised half-way through close() would leave threads inside OpenCV /
     ONNX Runtime C++ code at interpreter exit (``terminate called without an active exception``).
@@ -28,15 +28,18 @@ def deferred_sigint():
     if threading.current_thread() is not threading.main_thread():
         yield caught
         return
+    # SIGTERM too, when a Python handler turned it into a KeyboardInterrupt (edgeinfer.fleet.signals).
+    held = [signal.SIGINT] + ([signal.SIGTERM] if callable(signal.getsignal(signal.SIGTERM)) else [])
     try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+        previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in held}
     except ValueError:  # not the main interpreter
         yield caught
         return
     try:
         yield caught
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def parse_sources(sources) -> Dict[str, Any]:

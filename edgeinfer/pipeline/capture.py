@@ -64,6 +64,7 @@ class SourceEvent:
     time: float  # wall clock
     detail: str = ""
     attempt: int = 0
+    model_id: Optional[str] = None  # the model running when it happened (set by the pipeline)
 
 
 class CaptureWorker:

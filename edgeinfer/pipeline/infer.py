@@ -74,8 +74,9 @@ class InferWorker:
 
     def __init__(self, name: str, model: Any, hub: FrameHub, collector: Collector, *, max_batch: int, max_delay: float,
                  fallback: Optional[Callable[[], Any]], on_error: Callable[[BaseException], None],
-                 on_failover: Callable[[Dict[str, Any]], None]) -> None:
+                 on_failover: Callable[[Dict[str, Any]], None], gate: Any = None) -> None:
         self.name = name
+        self._gate = gate  # ModelGate (pipeline/swap.py): hot swaps switch models between two frames
         self.model = model
         self._hub = hub
         self._collector = collector
@@ -86,6 +87,7 @@ class InferWorker:
         self._on_failover = on_failover
         self._stop = threading.Event()
         self.failed_over = False
+        self.busy = False  # inside a batch (a swapped-out model is closed only when no worker is)
         self.batches = Counter()
         self.frames = Counter()
         self.batch_sizes = Counter()
@@ -118,23 +120,44 @@ class InferWorker:
         batch: List[FrameRef] = []
         try:
             while not self._stop.is_set():
-                got = self._hub.get_batch(max_batch=self._max_batch, max_delay=self._max_delay, timeout=0.25)
+                got, generation = self._take()
                 if got is None:
                     return
                 if not got:
                     continue
                 batch = got
-                self._process(batch)
+                try:
+                    self._process(batch, generation)
+                finally:
+                    self.busy = False
                 batch = []
         except BaseException as exc:  # the caller must see every failure of this thread
             for ref in batch:
                 ref.release()
             self._on_error(exc)
 
-    def _infer(self, frames) -> list:
+    def _take(self) -> Tuple[Optional[List[FrameRef]], int]:
+        if self._gate is None:
+            return self._hub.get_batch(max_batch=self._max_batch, max_delay=self._max_delay, timeout=0.25), 0
+        # Taking frames and reading the model in one step keeps dispatch order and model order the same.
+        with self._gate.lock:
+            got = self._hub.get_batch(max_batch=self._max_batch, max_delay=self._max_delay, timeout=0.25)
+            generation = self._gate.generation
+            if got:
+                self.busy = True
+                self.model = self._gate.model_for(self.name, generation)
+                self._gate.note_batch(generation, got, time.perf_counter())
+        return got, generation
+
+    def _infer(self, frames, generation: int = 0) -> list:
         try:
             return list(self.model.infer_batch(frames))
         except Exception as exc:
+            if self._gate is not None and self._gate.note_error(generation, exc):
+                log.error("instance %s: the new model failed (%r); rolled back to the previous model", self.name, exc)
+                with self._gate.lock:
+                    self.model = self._gate.model_for(self.name, self._gate.generation)
+                return list(self.model.infer_batch(frames))
             if self._fallback is None or self.failed_over:
                 if isinstance(exc, BackendError):
                     raise
@@ -144,15 +167,20 @@ class InferWorker:
             log.error("instance %s: backend %s failed (%r); switching to the fallback backend", self.name, old, exc)
             self.model = self._fallback()
             self.failed_over = True
+            if self._gate is not None:
+                self._gate.replace(self.name, self.model)
             self._on_failover({"instance": self.name, "from": old, "to": self.backend, "error": repr(exc), "time": time.time()})
             return list(self.model.infer_batch(frames))
 
-    def _process(self, batch: List[FrameRef]) -> None:
+    def _process(self, batch: List[FrameRef], generation: int = 0) -> None:
         start = time.perf_counter()
         for ref in batch:
             self.queue_wait.record(start - ref.capture_mono)
-        outputs = self._infer([ref.array for ref in batch])
+        outputs = self._infer([ref.array for ref in batch], generation)
         done = time.perf_counter()
+        if self._gate is not None:
+            self._gate.note_done(generation, done - start, len(batch))
+        model_id, model_version = getattr(self.model, "model_id", None), getattr(self.model, "model_version", None)
         if len(outputs) != len(batch):
             raise BackendError(f"instance {self.name} returned {len(outputs)} results for a batch of {len(batch)}",
                                hint="infer_batch must return one result per input frame")
@@ -165,7 +193,7 @@ class InferWorker:
         items = [
             (FrameResult(ref.source_id, ref.index, ref.capture_ts, out, result_ts=wall,
                          latency_ms=(done - ref.capture_mono) * 1000.0, batch_size=len(batch), instance=self.name,
-                         frame_name=ref.name), ref)
+                         frame_name=ref.name, model_id=model_id, model_version=model_version), ref)
             for ref, out in zip(batch, outputs)
         ]
         self._collector.collect(items)

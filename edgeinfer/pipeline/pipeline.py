@@ -9,6 +9,7 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ..errors import ConfigError, EdgeInferError
 from ..telemetry.latency import LatencyRecorder, RateMeter
+from ._fleet import FleetMixin
 from ._lifecycle import deferred_sigint, make_telemetry, make_uplink, parse_sources
 from .capture import CaptureWorker, ReconnectPolicy, SourceEvent
 from .hub import FrameHub
@@ -30,7 +32,7 @@ from .uri import describe_target
 log = logging.getLogger(__name__)
 
 
-class Pipeline:
+class Pipeline(FleetMixin):
     """Run a model over one or more sources with bounded queues, micro-batching and stats.
 
     Args:
@@ -51,6 +53,9 @@ class Pipeline:
         sink_lossless: sinks wait for file sources instead of dropping (every frame written; inference may wait).
         on_event: called with each SourceEvent (connecting, connected, lost, reconnecting, ended, ...).
         collect_results: False when only sinks/uplink consume results (nobody iterates): nothing is queued for you.
+        shadow_frames: keep copies of the last N frames and results for a swap's shadow comparison (0: off).
+
+    Hot swap, model identity and readiness (``swap_model``, ``model_id``, ``readiness``): see FleetMixin.
     """
 
     def __init__(self, model: Any, *, sources, sink=None, uplink=None, on_result: Optional[Callable[[FrameResult], Any]] = None,
@@ -61,7 +66,7 @@ class Pipeline:
                  metrics_host: str = "127.0.0.1", telemetry: Any = "auto", uplink_spool: Optional[str] = None,
                  load_kwargs: Optional[dict] = None, draw: bool = True, join_timeout: float = 5.0,
                  collect_results: bool = True, sink_lossless: bool = False,
-                 on_event: Optional[Callable[[SourceEvent], Any]] = None) -> None:
+                 on_event: Optional[Callable[[SourceEvent], Any]] = None, shadow_frames: int = 0) -> None:
         if int(batch) < 1:
             raise ConfigError(f"batch={batch} must be at least 1", hint="use batch=1 for lowest latency")
         if float(max_delay_ms) < 0:
@@ -83,11 +88,13 @@ class Pipeline:
         self._instances, self._owned_models, model_path = resolve_models(model, instances=instances, load_kwargs=load_kwargs)
         try:
             self._fallback = fallback_factory(fallback, model_path=model_path, load_kwargs=load_kwargs)
+            self._fallback_spec = fallback
             self._uplink, self._owns_uplink = make_uplink(uplink, uplink_spool)
         except BaseException:
             for m in self._owned_models:
                 m.close()
             raise
+        self._init_fleet(shadow_frames=shadow_frames, load_kwargs=load_kwargs, model_path=model_path)
         self._hub = FrameHub()
         self._collector = Collector(self._emit)
         self._results = DropQueue(capacity=result_queue)
@@ -134,12 +141,13 @@ class Pipeline:
         for name, model in self._instances:
             self._workers.append(InferWorker(name, model, self._hub, self._collector, max_batch=self.max_batch,
                                              max_delay=self.max_delay, fallback=self._fallback, on_error=self._fail,
-                                             on_failover=self._on_failover))
+                                             on_failover=self._on_failover, gate=self._gate))
         if self._metrics_port is not None:
             from ..telemetry.prometheus import MetricsServer
 
             try:
-                self._metrics = MetricsServer(self.stats, port=self._metrics_port, host=self._metrics_host).start()
+                self._metrics = MetricsServer(self.stats, port=self._metrics_port, host=self._metrics_host,
+                                              ready_fn=self.readiness).start()
             except OSError as exc:
                 self.close(raise_error=False)
                 raise ConfigError(f"cannot serve metrics on {self._metrics_host}:{self._metrics_port}: {exc}",
@@ -182,6 +190,7 @@ class Pipeline:
         self._shutdown_flow()
 
     def _on_event(self, event: SourceEvent) -> None:
+        event = dataclasses.replace(event, model_id=self.model_id)  # traceability: the model running then
         self._events.append(event)
         if self._on_event_cb is not None:
             try:
@@ -200,6 +209,7 @@ class Pipeline:
             self._out_fps.tick()
             if self._return_frames:
                 result.frame = ref.array.copy()
+            self._remember_frame(result, ref)
             if self._uplink is not None:
                 # Uplink.put never blocks (store-and-forward), so it sits before the lossy sink queue: nothing is lost.
                 self._uplink.put(result.to_record())
@@ -323,7 +333,9 @@ class Pipeline:
         with deferred_sigint() as interrupted:
             self._close_all()
         if interrupted:
-            raise KeyboardInterrupt
+            from ..fleet.signals import redeliver
+
+            redeliver(interrupted)
         if raise_error:
             self._raise_pending()
 

@@ -36,9 +36,11 @@ class FrameResult:
     instance: str = ""  # which engine instance produced it ("gpu", "dla0", "ort#1", ...)
     frame: Optional[np.ndarray] = None
     frame_name: str = ""  # the image file name for image-folder sources, else ""
+    model_id: Optional[str] = None  # bundle name @ manifest hash (edgeinfer.fleet.identity): which model made it
+    model_version: Optional[str] = None
 
     def to_record(self) -> Dict[str, Any]:
-        """The uplink record: detections.to_dict() plus source id, frame index and timestamps."""
+        """The uplink record: detections.to_dict() plus source id, frame index, timestamps and model id/version."""
         det = self.detections
         if hasattr(det, "to_dict"):
             record = dict(det.to_dict())
@@ -52,6 +54,8 @@ class FrameResult:
             "capture_ts": round(float(self.capture_ts), 6),
             "result_ts": round(float(self.result_ts), 6),
             "latency_ms": round(float(self.latency_ms), 3),
+            "model_id": self.model_id,
+            "model_version": self.model_version,
         })
         if self.frame_name:
             record["frame_name"] = self.frame_name

@@ -117,6 +117,9 @@ class FileSink(Sink):
         if not os.path.isdir(folder):
             raise SinkError(f"output folder {folder!r} does not exist", hint="create it first or pick another path")
         self._cv2 = require("cv2", feature="video writing")
+        from ..fleet.signals import clean_stale_temps
+
+        clean_stale_temps(path)  # a killed run's hidden .tmp.mp4 (SIGKILL, power loss) is swept at start
         self._path = path
         self._fps = float(fps)
         self._fourcc = fourcc
@@ -283,10 +286,12 @@ class SinkRunner:
             if not self.queue.put(item, lossless=False):
                 self._release_item(item)
             return
-        while stop is None or not stop.is_set():
+        # At least one bounded attempt even when stopping: a graceful stop (Ctrl-C, SIGTERM) still writes
+        # every frame that has a result, so the MP4 and the uplink records agree.
+        while True:
             if self.queue.put(item, lossless=True, timeout=0.25):
                 return
-            if self.queue.closed:
+            if self.queue.closed or (stop is not None and stop.is_set()):
                 break
         self._release_item(item)
 

@@ -90,6 +90,7 @@ def build_stats(p) -> Dict[str, Any]:
         "failover": {"active": any(w.failed_over for w in workers), "events": list(p._failovers)},
         "events": [e.__dict__ for e in list(p._events)[-20:]],
         "uplink": _uplink_stats(p._uplink),
+        "model": p.model_state() if hasattr(p, "model_state") else None,
         "telemetry": p._telemetry_snapshot(),
         "leaked_threads": list(p._leaked),
     }

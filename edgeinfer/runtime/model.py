@@ -57,6 +57,11 @@ class Model:
         self._gpu_pre = self._make_gpu_pre(gpu_preprocess)
         self._one: List[Optional[LetterboxTransform]] = [None]  # reused per call: no list per frame
         self._closed = False
+        # Traceability (set by load(); see edgeinfer.fleet.identity): carried by every result and record.
+        self.model_id: Optional[str] = None
+        self.model_version: Optional[str] = None
+        self.signer: Optional[str] = None
+        self.path: Optional[str] = None
 
     def _make_gpu_pre(self, wanted: Optional[bool]) -> Any:
         is_trt = self.backend.name == "tensorrt" and not self._dynamic
@@ -189,7 +194,8 @@ def _check_input(shape: Sequence[Any], info: ModelInfo) -> None:
 def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto", dla_core: Any = None,
          warmup: int = 2, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, build_on_load: bool = False,
          memory: str = "auto", cuda_graph: bool = False, cuda_impl: Optional[str] = None,
-         gpu_preprocess: Optional[bool] = None, intra_op_threads: int = 0, preprocess: Any = None) -> Model:
+         gpu_preprocess: Optional[bool] = None, intra_op_threads: int = 0, preprocess: Any = None, trust: Any = None,
+         fallback: Optional[str] = None) -> Model:
     """Load a bundle (directory or .tar) or a plain ONNX file for inference on this machine.
 
     Args:
@@ -209,15 +215,23 @@ def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto",
         preprocess: override the model's pre-processing (mean/std, colour, resize, scale, layout): a
             PreprocessSpec, a mapping or the text ``"imagenet resize=stretch"`` (see docs/runtime.md). Bundles
             carry what was declared at packaging; a plain ONNX file gets its layout from the input shape.
+        trust: trusted public keys (.pub paths or an ``edgeinfer.fleet.TrustStore``); None reads
+            ``EDGEINFER_TRUST`` and /etc/edgeinfer/trusted-keys. With any key configured, unsigned or
+            wrongly signed bundles are refused (docs/fleet.md).
+        fallback: ``"onnxruntime"``: an engine that cannot be deserialized falls back to the bundle's ONNX.
 
     Example:
         >>> model = edgeinfer.load("shapes-yolo11n-320.onnx", device="cpu")   # doctest: +SKIP
         >>> model.backend_name  # doctest: +SKIP
         'onnxruntime'
     """
+    from ..fleet.loading import IdentityCheck
+
+    ident = IdentityCheck(path, trust)
     be, info, reason = open_backend(path, backend=backend, device=device, dla_core=dla_core,
                                     build_on_load=build_on_load, memory=memory, cuda_graph=cuda_graph,
-                                    cuda_impl=cuda_impl, intra_op_threads=intra_op_threads)
+                                    cuda_impl=cuda_impl, intra_op_threads=intra_op_threads, on_bundle=ident,
+                                    fallback=fallback)
     try:
         if info is None:
             info = info_from_session(be.session, be.inputs, be.outputs, source=Path(path).name,  # type: ignore[attr-defined]
@@ -225,6 +239,7 @@ def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto",
         elif preprocess is not None:
             info = replace(info, preprocess=info.preprocess.updated(preprocess))
         model = Model(be, info, reason=reason, conf=conf, iou=iou, max_det=max_det, gpu_preprocess=gpu_preprocess)
+        ident.apply(model)
         log.info("loaded %s with %s: %s", Path(path).name, be.name, reason)
         model.warmup(warmup)
     except BaseException:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 from .._deps import is_available
 from ..errors import BundleError, ConfigError, EdgeInferError, MissingDependencyError, ModelError
@@ -67,10 +67,32 @@ def _ort_artifact(bundle: Any) -> Path:
     return bundle.artifact_path(name, "onnx")
 
 
+def _open_engine(record: Any, *, memory: str, cuda_graph: bool, cuda_impl: Optional[str],
+                 fallback: Optional[str]) -> Tuple[Optional[Backend], str]:
+    """(TensorRT backend, "") or, with ``fallback="onnxruntime"``, (None, why) for an engine that will not load."""
+    from .trt_backend import TensorRTBackend
+
+    try:
+        return TensorRTBackend(Path(record.path), dla_core=record.key.dla_core, memory=memory,
+                               cuda_graph=cuda_graph, cuda_impl=cuda_impl), ""
+    except Exception as exc:  # a corrupt/incompatible engine: any failure inside TensorRT's deserializer
+        if fallback not in ("onnxruntime", "ort") or not is_available("onnxruntime"):
+            raise
+        why = f"engine {Path(str(record.path)).name} could not be loaded ({exc}); falling back to ONNX Runtime"
+        log.warning("%s", why)
+        return None, why
+
+
 def open_backend(path: Union[str, Path], *, backend: str, device: str, dla_core: Any,
                  build_on_load: bool, memory: str, cuda_graph: bool, cuda_impl: Optional[str],
-                 intra_op_threads: int) -> Tuple[Backend, Optional[ModelInfo], str]:
-    """Open the backend for ``path``; returns (backend, ModelInfo from the bundle or None, reason)."""
+                 intra_op_threads: int, on_bundle: Optional[Callable[[Any], None]] = None,
+                 fallback: Optional[str] = None) -> Tuple[Backend, Optional[ModelInfo], str]:
+    """Open the backend for ``path``; returns (backend, ModelInfo from the bundle or None, reason).
+
+    ``on_bundle(bundle_or_None)`` runs once the bundle is opened and verified, before any backend
+    (signature checks, model identity). ``fallback="onnxruntime"``: an engine that cannot be
+    deserialized falls back to ONNX Runtime on the bundle's ONNX, with the reason logged.
+    """
     if backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}", hint="use auto, tensorrt or onnxruntime")
     p = Path(path)
@@ -79,19 +101,28 @@ def open_backend(path: Union[str, Path], *, backend: str, device: str, dla_core:
     if is_bundle_path(p):
         from ..bundle import open_bundle
 
-        bundle = open_bundle(p)
+        # Only where ONNX Runtime exists (the L4T image has none unless added): otherwise refuse as before.
+        fallback_ok = fallback in ("onnxruntime", "ort") and backend == "auto" and is_available("onnxruntime")
+        bundle = open_bundle(p, drop_bad_engines=fallback_ok)  # a corrupt engine: ONNX Runtime, not a refusal
+        if bundle.dropped_engines:
+            log.warning("%s; falling back to ONNX Runtime where no other engine fits", "; ".join(bundle.dropped_engines))
+        if on_bundle is not None:
+            on_bundle(bundle)
         info: Optional[ModelInfo] = bundle.model_info
         record, why_not = (None, "backend='onnxruntime' requested") if backend == "onnxruntime" \
             else _trt_engine(bundle, dla_core=dla_core, build_on_load=build_on_load)
+        if record is None and bundle.dropped_engines:
+            why_not = f"{'; '.join(bundle.dropped_engines)} ({why_not})"
         if record is not None:
-            from .trt_backend import TensorRTBackend
-
-            be = TensorRTBackend(Path(record.path), dla_core=record.key.dla_core, memory=memory,
-                                 cuda_graph=cuda_graph, cuda_impl=cuda_impl)
+            be, why_not = _open_engine(record, memory=memory, cuda_graph=cuda_graph, cuda_impl=cuda_impl,
+                                       fallback=fallback if backend == "auto" else None)
             del record  # engine deserialized: the record (and a .tar's extracted copy) may go
-            return be, info, "TensorRT engine built for this device: " + be.reason
+            if be is not None:
+                return be, info, "TensorRT engine built for this device: " + be.reason
         onnx_path = _ort_artifact(bundle)
     else:
+        if on_bundle is not None:
+            on_bundle(None)
         if p.suffix.lower() != ".onnx":
             raise ModelError(f"{p.name} is neither an .onnx file nor a bundle",
                              hint="package .pt models first: edgeinfer package MODEL --device ...")

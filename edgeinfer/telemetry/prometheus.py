@@ -1,4 +1,6 @@
-"""Prometheus text exposition of pipeline stats over stdlib ``http.server`` (127.0.0.1 by default).
+"""Prometheus text exposition of pipeline stats over stdlib ``http.server`` (127.0.0.1 by default),
+plus the probes a fleet needs: ``/healthz`` (the process answers: alive) and ``/readyz`` (200 when
+the model is loaded, every source connected and the uplink not stuck; 503 with the reasons otherwise).
 
 Example:
     >>> text = render_prometheus({"fps": 29.5, "frames_out": 10, "drops": {"total": 1}, "reconnects": 0,
@@ -58,14 +60,27 @@ def render_prometheus(stats: Dict[str, Any]) -> str:
     metric("temperature_celsius", "gauge", "Thermal zones.", [({"zone": z}, t) for z, t in (tel.get("temperatures") or {}).items()])
     metric("failover_active", "gauge", "1 after an instance switched to its fallback backend.",
            [({}, 1 if (stats.get("failover") or {}).get("active") else 0)])
+    model = stats.get("model") or {}
+    if model.get("model_id"):
+        metric("model_info", "gauge", "The running model (bundle name @ manifest hash, version).",
+               [({"model_id": model["model_id"], "model_version": model.get("model_version") or ""}, 1)])
+        statuses: Dict[str, int] = {}
+        for swap in model.get("swaps") or []:
+            statuses[swap.get("status", "?")] = statuses.get(swap.get("status", "?"), 0) + 1
+        metric("model_swaps", "gauge", "Hot swaps by outcome (last 20).", [({"status": k}, v) for k, v in sorted(statuses.items())])
     return "\n".join(lines) + "\n"
 
 
 class MetricsServer:
-    """Serves ``GET /metrics`` (and ``/``) from ``stats_fn()`` in a daemon thread."""
+    """Serves ``GET /metrics`` (and ``/``) from ``stats_fn()``, ``/healthz`` and ``/readyz`` in a daemon thread.
 
-    def __init__(self, stats_fn: Callable[[], Dict[str, Any]], *, port: int = 9464, host: str = "127.0.0.1") -> None:
+    ``ready_fn()`` returns the list of reasons the service is not ready (empty: ready).
+    """
+
+    def __init__(self, stats_fn: Callable[[], Dict[str, Any]], *, port: int = 9464, host: str = "127.0.0.1",
+                 ready_fn: Optional[Callable[[], List[str]]] = None) -> None:
         self._stats_fn = stats_fn
+        self._ready_fn = ready_fn
         self._host, self._port = host, int(port)
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -75,16 +90,28 @@ class MetricsServer:
         return self._server.server_address[1] if self._server else self._port
 
     def start(self) -> "MetricsServer":
-        stats_fn = self._stats_fn
+        stats_fn, ready_fn = self._stats_fn, self._ready_fn
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server API
-                if self.path not in ("/", "/metrics"):
+                path = self.path.split("?", 1)[0]
+                if path == "/healthz":
+                    return self._answer(200, b"ok\n", "text/plain; charset=utf-8")
+                if path == "/readyz":
+                    try:
+                        problems = list(ready_fn()) if ready_fn is not None else []
+                    except Exception as exc:  # a probe must answer, never hang or crash the server
+                        problems = [f"readiness check failed: {exc!r}"]
+                    body = ("ready\n" if not problems else "not ready: " + "; ".join(problems) + "\n").encode()
+                    return self._answer(503 if problems else 200, body, "text/plain; charset=utf-8")
+                if path not in ("/", "/metrics"):
                     self.send_error(404)
                     return
-                body = render_prometheus(stats_fn()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self._answer(200, render_prometheus(stats_fn()).encode(), "text/plain; version=0.0.4; charset=utf-8")
+
+            def _answer(self, code: int, body: bytes, ctype: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
