@@ -35,6 +35,8 @@ class FrameResult:
     batch_size: int = 1
     instance: str = ""  # which engine instance produced it ("gpu", "dla0", "ort#1", ...)
     frame: Optional[np.ndarray] = None
+    analytics: Optional[Dict[str, Any]] = None  # zone/line counts and dwell (edgeinfer.analytics), when configured
+    overlay: Optional[Callable[[np.ndarray], Any]] = None  # draws zones/lines on a sink's frame; not serialised
 
     def to_record(self) -> Dict[str, Any]:
         """The uplink record: detections.to_dict() plus source id, frame index and timestamps."""
@@ -45,6 +47,8 @@ class FrameResult:
             record = {"outputs": {k: list(np.shape(v)) for k, v in det.items()}}
         else:
             record = {"result": repr(det)[:200]}
+        if self.analytics:
+            record["analytics"] = self.analytics
         record.update({
             "source_id": self.source_id,
             "frame_index": int(self.frame_index),

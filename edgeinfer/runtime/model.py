@@ -23,6 +23,7 @@ from .preprocess import LetterboxTransform, Preprocessor, check_frame
 from .selection import open_backend
 from .tasks import DecodeOptions, make_decoder, resolve_task
 from .tasks.classify import CenterCropPreprocessor
+from .tasks.options import class_ids
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,11 @@ class Model:
         self._dynamic = not self._input.is_static
         hw = self._input.shape[2:4] if len(self._input.shape) == 4 else ()
         dynamic_hw = not all(isinstance(d, int) and d > 0 for d in hw)  # only then the stride-aligned rectangle
-        options = DecodeOptions(conf=conf, iou=iou, max_det=max_det, classes=classes, class_conf=dict(class_conf or {}),
+        if class_conf:  # keys may be class names ("person": 0.5)
+            keys = class_ids(list(class_conf), info.names) or []
+            class_conf = dict(zip(keys, class_conf.values()))
+        options = DecodeOptions(conf=conf, iou=iou, max_det=max_det, classes=class_ids(classes, info.names),
+                                class_conf=dict(class_conf or {}),
                                 agnostic=agnostic_nms, top_k=top_k, mask_format=mask_format)
         self.task, self.layout = resolve_task(info, task)
         self._pre_cls = CenterCropPreprocessor if self.task == "classify" else Preprocessor

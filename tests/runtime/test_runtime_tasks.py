@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from task_models import export_all
 
 import edgeinfer
 from edgeinfer.errors import BackendError
-
-from .task_models import export_all
 
 YAMLS = ["yolo11n-seg.yaml", "yolo11n-pose.yaml", "yolo11n-obb.yaml", "yolo11n-cls.yaml",
          "yolo26n-seg.yaml", "yolo26n-pose.yaml", "yolo26n-obb.yaml"]

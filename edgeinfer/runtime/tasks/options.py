@@ -11,11 +11,33 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ...errors import ConfigError
+
+
+def class_ids(values: Optional[Sequence[object]], names: Dict[int, str]) -> Optional[List[int]]:
+    """Class names or ids (``["person", 2]``) -> ids; an unknown name is a usage error.
+
+    Example:
+        >>> class_ids(["person", "2"], {0: "person", 2: "car"})
+        [0, 2]
+    """
+    if values is None:
+        return None
+    by_name = {v: k for k, v in names.items()}
+    out = []
+    for v in values:
+        if isinstance(v, (int, np.integer)) or (isinstance(v, str) and v.strip().isdigit()):
+            out.append(int(v))
+        elif str(v).strip() in by_name:
+            out.append(by_name[str(v).strip()])
+        else:
+            shown = ", ".join(list(by_name)[:12]) + (" ..." if len(by_name) > 12 else "")
+            raise ConfigError(f"class {v!r} is not one of the model's classes", hint=f"use a class id or one of: {shown}")
+    return out
 
 
 @dataclass(frozen=True)
