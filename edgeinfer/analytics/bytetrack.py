@@ -101,7 +101,9 @@ class ByteTracker:
         return int((self.state == TRACKED).sum())
 
     def _cost(self, t_idx: np.ndarray, boxes: np.ndarray, scores: np.ndarray, cls: np.ndarray, fuse: bool) -> np.ndarray:
-        iou = iou_matrix(xyah_to_xyxy(self.mean[t_idx, :4]), boxes)
+        if len(t_idx) == 0 or len(boxes) == 0:
+            return np.zeros((len(t_idx), len(boxes)))
+        iou = iou_matrix(self._pred_boxes[t_idx], boxes)
         if fuse:
             iou = iou * scores[None, :]
         cost = 1.0 - iou
@@ -125,6 +127,7 @@ class ByteTracker:
 
         self.mean[self.state != TRACKED, 7] = 0.0  # a lost track keeps its size (reference ByteTrack's multi_predict)
         self.mean, self.cov = self.kf.predict(self.mean, self.cov)
+        self._pred_boxes = xyah_to_xyxy(self.mean[:, :4])  # once per frame, shared by the three rounds
         high = np.flatnonzero(scores >= cfg.track_high_thresh)
         low = np.flatnonzero((scores >= cfg.track_low_thresh) & (scores < cfg.track_high_thresh))
 
