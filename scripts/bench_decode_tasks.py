@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,31 @@ def _raw(model, frame):
     return [outs[o.name].copy() for o in model.backend.outputs], t, geo
 
 
+def _u_seg(*, outs, in_hw, shape, conf, nc, native=False):
+    """Ultralytics' SegmentationPredictor post-processing, op for op."""
+    import torch
+    from ultralytics.utils import nms, ops
+
+    p = nms.non_max_suppression(torch.from_numpy(outs[0]).clone(), conf, 0.45, nc=nc)[0]
+    proto = torch.from_numpy(outs[1])[0]
+    if native:
+        p[:, :4] = ops.scale_boxes(in_hw, p[:, :4], shape)
+        return ops.process_mask_native(proto, p[:, 6:], p[:, :4], shape[:2])
+    m = ops.process_mask(proto, p[:, 6:], p[:, :4], in_hw, upsample=True)
+    p[:, :4] = ops.scale_boxes(in_hw, p[:, :4], shape)
+    return m
+
+
+def _u_pose(*, outs, in_hw, shape, conf, nc):
+    """Ultralytics' PosePredictor post-processing, op for op."""
+    import torch
+    from ultralytics.utils import nms, ops
+
+    p = nms.non_max_suppression(torch.from_numpy(outs[0]).clone(), conf, 0.45, nc=nc)[0]
+    p[:, :4] = ops.scale_boxes(in_hw, p[:, :4], shape)
+    return ops.scale_coords(in_hw, p[:, 6:].view(len(p), 17, 3), shape)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seg")
@@ -61,7 +87,6 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import torch
-    from ultralytics.utils import nms, ops
 
     torch.set_num_threads(1)
     if not (args.seg and args.pose):
@@ -82,33 +107,14 @@ def main() -> None:
         ours, ultra, ultra_native, counts = [], [], [], []
         for frame in frames:
             outs, t, _ = _raw(model, frame)
-            in_hw = t.dst_hw
-            ours.append(_best(lambda: post(outs, [t]), args.reps))
+            ours.append(_best(partial(post, outs, [t]), args.reps))
             counts.append(len(post(outs, [t])[0]))
-            pred = torch.from_numpy(outs[0])
-            nc = len(model.names)
-
-            def u_seg(native=False):
-                p = nms.non_max_suppression(pred.clone(), args.conf, 0.45, nc=nc)[0]
-                proto = torch.from_numpy(outs[1])[0]
-                if native:
-                    p[:, :4] = ops.scale_boxes(in_hw, p[:, :4], frame.shape)
-                    return ops.process_mask_native(proto, p[:, 6:], p[:, :4], frame.shape[:2])
-                m = ops.process_mask(proto, p[:, 6:], p[:, :4], in_hw, upsample=True)
-                p[:, :4] = ops.scale_boxes(in_hw, p[:, :4], frame.shape)
-                return m
-
-            def u_pose():
-                p = nms.non_max_suppression(pred.clone(), args.conf, 0.45, nc=nc)[0]
-                p[:, :4] = ops.scale_boxes(in_hw, p[:, :4], frame.shape)
-                k = p[:, 6:].view(len(p), 17, 3)
-                return ops.scale_coords(in_hw, k, frame.shape)
-
+            kw = dict(outs=outs, in_hw=t.dst_hw, shape=frame.shape, conf=args.conf, nc=len(model.names))
             if task == "segment":
-                ultra.append(_best(u_seg, args.reps))
-                ultra_native.append(_best(lambda: u_seg(True), args.reps))
+                ultra.append(_best(partial(_u_seg, **kw), args.reps))
+                ultra_native.append(_best(partial(_u_seg, native=True, **kw), args.reps))
             else:
-                ultra.append(_best(u_pose, args.reps))
+                ultra.append(_best(partial(_u_pose, **kw), args.reps))
         model.close()
         a, b = statistics.median(ours) * 1e3, statistics.median(ultra) * 1e3
         line = (f"{task:>8}: edgeinfer {a:7.2f} ms | ultralytics {b:7.2f} ms (ratio {a / b:.2f})")

@@ -38,7 +38,8 @@ class _UltraDets:
     """What Ultralytics' BYTETracker.update reads: conf, cls, xywh, boolean indexing."""
 
     def __init__(self, xyxy, conf, cls):
-        self.xyxy, self.conf, self.cls = np.asarray(xyxy, np.float32), np.asarray(conf, np.float32), np.asarray(cls, np.float32)
+        self.xyxy = np.asarray(xyxy, np.float32)
+        self.conf, self.cls = np.asarray(conf, np.float32), np.asarray(cls, np.float32)
         wh = self.xyxy[:, 2:] - self.xyxy[:, :2]
         self.xywh = np.concatenate([self.xyxy[:, :2] + wh / 2, wh], axis=1)
 
@@ -49,9 +50,9 @@ class _UltraDets:
         return _UltraDets(self.xyxy[i], self.conf[i], self.cls[i])
 
 
-def _ultra_tracker(frame_rate=30):
+def _ultra_tracker():
     from ultralytics.trackers.byte_tracker import BYTETracker
-    from ultralytics.utils import IterableSimpleNamespace, YAML
+    from ultralytics.utils import YAML, IterableSimpleNamespace
     from ultralytics.utils.checks import check_yaml
 
     cfg = IterableSimpleNamespace(**YAML.load(check_yaml("bytetrack.yaml")))
