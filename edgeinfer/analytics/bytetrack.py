@@ -115,8 +115,9 @@ class ByteTracker:
         """Advance one frame; returns ``dets`` rows of confirmed, matched tracks with ``track_id`` set."""
         self.frame_id += 1
         if self.cfg.dedupe_iou < 1.0 and not self.cfg.per_class and len(dets) > 1:
-            keep = np.sort(nms(np.asarray(dets.xyxy, np.float32), dets.confidence, self.cfg.dedupe_iou))
-            if len(keep) < len(dets):
+            # cheap test first: NMS only runs on frames that really have two boxes on one object
+            if (np.triu(iou_matrix(dets.xyxy, dets.xyxy), 1) > self.cfg.dedupe_iou).any():
+                keep = np.sort(nms(np.asarray(dets.xyxy, np.float32), dets.confidence, self.cfg.dedupe_iou))
                 dets = dets[keep]
         n = len(dets)
         boxes = np.asarray(dets.xyxy, np.float64).reshape(-1, 4)

@@ -22,6 +22,9 @@ import numpy as np
 
 _W_POS = 1.0 / 20
 _W_VEL = 1.0 / 160
+_PRED_W = np.array([_W_POS, _W_POS, 0.0, _W_POS, _W_VEL, _W_VEL, 0.0, _W_VEL])
+_ONES4 = np.ones(4)
+_I8, _I4 = np.arange(8), np.arange(4)
 
 
 class BatchKalman:
@@ -45,9 +48,8 @@ class BatchKalman:
     def predict(self, mean: np.ndarray, cov: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         if len(mean) == 0:
             return mean, cov
-        h = mean[:, 3]
-        std = np.stack([_W_POS * h, _W_POS * h, np.full_like(h, 1e-2), _W_POS * h,
-                        _W_VEL * h, _W_VEL * h, np.full_like(h, 1e-5), _W_VEL * h], axis=1)
+        var = (mean[:, 3:4] * _PRED_W) ** 2  # (n, 8): noise std proportional to the height
+        var[:, 2], var[:, 6] = 1e-4, 1e-10
         mean = mean @ self.F.T
         # F P F^T with F = [[I, I], [0, I]] (4x4 blocks), written out: block adds instead of two 8x8 products
         a, b, c, d = cov[:, :4, :4], cov[:, :4, 4:], cov[:, 4:, :4], cov[:, 4:, 4:]
@@ -57,20 +59,18 @@ class BatchKalman:
         out[:, 4:, :4] = c + d
         out[:, 4:, 4:] = d
         cov = out
-        idx = np.arange(8)
-        cov[:, idx, idx] += std ** 2
+        cov[:, _I8, _I8] += var
         return mean, cov
 
     def update(self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Correct (n, 8) states with (n, 4) xyah measurements (row i with row i)."""
         if len(mean) == 0:
             return mean, cov
-        h = mean[:, 3]
-        std = np.stack([_W_POS * h, _W_POS * h, np.full_like(h, 1e-1), _W_POS * h], axis=1)
+        var = (mean[:, 3:4] * _W_POS) ** 2 * _ONES4
+        var[:, 2] = 1e-2
         proj_mean = mean[:, :4]
         proj_cov = cov[:, :4, :4].copy()
-        idx = np.arange(4)
-        proj_cov[:, idx, idx] += std ** 2
+        proj_cov[:, _I4, _I4] += var
         pht = cov[:, :, :4]  # cov @ H^T
         # gain K = P H^T S^-1, solved as S^T K^T = (P H^T)^T (S is symmetric)
         gain = np.linalg.solve(proj_cov, np.transpose(pht, (0, 2, 1))).transpose(0, 2, 1)
