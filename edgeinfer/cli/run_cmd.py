@@ -44,6 +44,11 @@ def summary_lines(stats: Dict[str, Any]) -> list:
     tel = stats.get("telemetry") or {}
     lines.append(f"telemetry: {tel.get('source', 'not available')}"
                  + (f", {tel['power_w']:.2f} W" if tel.get("power_w") else ""))
+    ana = stats.get("analytics")
+    if ana:
+        counts = "; ".join(f"{sid} {v}" for sid, v in (ana.get("sources") or {}).items() if v)
+        lines.append(f"analytics: {ana['events']} events" + (f" | {counts}" if counts else "")
+                     + (f" | clips {ana['clips']}" if ana.get("clips") else ""))
     return lines
 
 
@@ -74,6 +79,42 @@ def _parse_batch(batch: int, max_delay_ms: float) -> Tuple[int, float]:
     return batch, max_delay_ms
 
 
+def _parse_confs(confs) -> Tuple[float, Dict[str, float]]:
+    """``("0.25", "person=0.5")`` -> (0.25, {"person": 0.5})."""
+    default, per_class = 0.25, {}
+    for item in confs:
+        name, _, value = str(item).rpartition("=")
+        try:
+            v = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r} is not a number or CLASS=NUMBER", param_hint="--conf") from None
+        if not 0.0 <= v <= 1.0:
+            raise click.BadParameter(f"{item!r}: thresholds are between 0 and 1", param_hint="--conf")
+        if name:
+            per_class[name.strip()] = v
+        else:
+            default = v
+    return default, per_class
+
+
+def _post_options(confs, iou: float, classes: Optional[str], max_det: int, task: Optional[str], stride: int) -> Dict[str, Any]:
+    conf, per_class = _parse_confs(confs)
+    if not 0.0 <= iou <= 1.0:
+        raise click.BadParameter("must be between 0 and 1", param_hint="--iou")
+    if max_det < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--max-det")
+    if stride < 1:
+        raise click.BadParameter("must be >= 1 (1: every frame)", param_hint="--stride")
+    opts: Dict[str, Any] = {"conf": conf, "iou": iou, "max_det": max_det}
+    if per_class:
+        opts["class_conf"] = per_class
+    if classes:
+        opts["classes"] = [c.strip() for c in classes.split(",") if c.strip()]
+    if task:
+        opts["task"] = task
+    return opts
+
+
 @click.command("run")
 @click.argument("bundle", type=click.Path(exists=True), required=False)
 @click.option("--source", "sources", multiple=True, required=True,
@@ -95,16 +136,31 @@ def _parse_batch(batch: int, max_delay_ms: float) -> Tuple[int, float]:
 @click.option("--stats-json", type=click.Path(dir_okay=False), default=None, help="Write the final stats as JSON.")
 @click.option("--status-interval", type=float, default=1.0, show_default=True, help="Seconds between status lines (0: off).")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics, /healthz and /readyz on PORT.")
-@click.option("--conf", type=float, default=0.25, show_default=True, help="Detection confidence threshold.")
+@click.option("--conf", "confs", multiple=True, default=("0.25",), show_default=True,
+              help="Confidence threshold; repeat with CLASS=VALUE for a class's own (e.g. --conf 0.25 --conf person=0.5).")
+@click.option("--iou", type=float, default=0.45, show_default=True, help="NMS IoU threshold.")
+@click.option("--classes", default=None, help="Keep only these classes: comma list of names or ids (e.g. person,car).")
+@click.option("--max-det", type=int, default=300, show_default=True, help="Most objects kept per frame.")
+@click.option("--task", type=click.Choice(["detect", "segment", "pose", "obb", "classify", "generic"]), default=None,
+              help="Override the task the model's metadata declares.")
+@click.option("--stride", type=int, default=1, show_default=True, help="Process every Nth frame of each source.")
+@click.option("--track", is_flag=True, help="Track objects (ByteTrack): a stable track_id per object and source.")
+@click.option("--zones", type=click.Path(dir_okay=False), default=None,
+              help="YAML with zones, counting lines and event rules per source (implies --track).")
+@click.option("--record-events", type=click.Path(file_okay=False), default=None,
+              help="Folder for event clips (pre/post-roll MP4 next to each event's JSON).")
 @fleet_options
 def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames, duration, batch, max_delay_ms, instances,
-        backend, fallback, loop, sink_lossless, stats_json, status_interval, metrics_port, conf, fleet) -> None:
+        backend, fallback, loop, sink_lossless, stats_json, status_interval, metrics_port, confs, iou, classes, max_det,
+        task, stride, track, zones, record_events, fleet) -> None:
     """Run BUNDLE (a bundle directory or .onnx) over one or more sources.
 
     With --watch DIR, BUNDLE may be omitted (the newest valid bundle in DIR runs) and newer bundles
     delivered into DIR are hot-swapped in (docs/fleet.md). SIGTERM stops it like Ctrl-C.
 
     Example: edgeinfer run bundle/ --source clip.mp4 --sink file://out.mp4 --stats-json stats.json
+
+    Analytics: --track --zones zones.yaml --record-events clips/ (see docs/analytics.md).
     """
     from ..pipeline.pipeline import Pipeline
 
@@ -114,7 +170,7 @@ def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames,
         from ..fleet.signals import clean_stale_temps
 
         clean_stale_temps(stats_json)
-    load_kwargs = {"conf": conf, **fleet_run.load_kwargs()}
+    load_kwargs = {**_post_options(confs, iou, classes, max_det, task, stride), **fleet_run.load_kwargs()}
     if fallback == "onnxruntime" and backend == "auto":
         load_kwargs["fallback"] = "onnxruntime"  # also at load: an engine that will not deserialize
     if backend != "auto":
@@ -123,7 +179,9 @@ def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames,
                  batch=batch, max_delay_ms=max_delay_ms, instances=instances,
                  fallback=None if fallback == "none" or backend == "onnxruntime" else fallback,
                  loop=loop, max_frames=max_frames, metrics_port=metrics_port, load_kwargs=load_kwargs,
-                 collect_results=False, telemetry="auto", sink_lossless=sink_lossless, **fleet_run.pipeline_kwargs())
+                 collect_results=False, telemetry="auto", sink_lossless=sink_lossless, stride=stride,
+                 tracker="bytetrack" if track or zones else None, zones=zones, record_events=record_events,
+                 **fleet_run.pipeline_kwargs())
     interrupted: Optional[KeyboardInterrupt] = None
     try:
         p.start()

@@ -72,8 +72,10 @@ class CaptureWorker:
 
     def __init__(self, source_id: str, spec: SourceSpec, hub: FrameHub, *, policy: ReconnectPolicy,
                  pool_slots: int, on_event: Callable[[SourceEvent], None], on_error: Callable[[BaseException], None],
-                 loop: bool = False, max_frames: Optional[int] = None) -> None:
+                 loop: bool = False, max_frames: Optional[int] = None, stride: int = 1) -> None:
         self.source_id = source_id
+        self._stride = max(1, int(stride))  # publish every Nth frame only (indices keep counting every frame)
+        self.nominal_fps = 0.0  # what the source says its frame rate is (files, most cameras); 0: unknown
         self.spec = spec
         self.live = spec.live
         self._hub = hub
@@ -216,7 +218,12 @@ class CaptureWorker:
         self._set_state("connecting" if first else "reconnecting", attempt=attempt)
         self.last_activity = time.perf_counter()
         try:
-            return open_reader(self.spec, timeout_s=self._policy.timeout_s)
+            reader = open_reader(self.spec, timeout_s=self._policy.timeout_s)
+            try:
+                self.nominal_fps = float(getattr(reader, "fps", 0.0) or 0.0)
+            except Exception:  # a reader that cannot tell its rate: analytics fall back to their default
+                self.nominal_fps = 0.0
+            return reader
         except SourceUnavailable as exc:
             if not self.live:
                 raise
@@ -297,6 +304,9 @@ class CaptureWorker:
         ref.capture_mono = t_read
         self.frames += 1
         self.fps.tick(now=t_read)
+        if self._stride > 1 and ref.index % self._stride:
+            ref.release()  # skipped by --stride: never reaches inference
+            return
         if self.live:
             self._hub.put(ref)
             return

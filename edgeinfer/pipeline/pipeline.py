@@ -20,6 +20,7 @@ from ..errors import ConfigError, EdgeInferError
 from ..telemetry.latency import LatencyRecorder, RateMeter
 from ._fleet import FleetMixin
 from ._lifecycle import deferred_sigint, make_telemetry, make_uplink, parse_sources
+from .analytics_hook import make_analytics, merge_post_options
 from .capture import CaptureWorker, ReconnectPolicy, SourceEvent
 from .hub import FrameHub
 from .infer import Collector, InferWorker
@@ -53,6 +54,11 @@ class Pipeline(FleetMixin):
         sink_lossless: sinks wait for file sources instead of dropping (every frame written; inference may wait).
         on_event: called with each SourceEvent (connecting, connected, lost, reconnecting, ended, ...).
         collect_results: False when only sinks/uplink consume results (nobody iterates): nothing is queued for you.
+        tracker: ``"bytetrack"``: a stable ``track_id`` per object and source. zones: zones/lines/rules (YAML path
+            or dict, docs/analytics.md); events go to the uplink as their own records and to ``on_analytics_event``.
+        record_events: folder for event clips (pre/post-roll MP4). analytics: a ready ``edgeinfer.analytics.Analytics``
+            (instead of tracker/zones/record_events). stride: process every Nth frame of each source.
+        conf, iou, max_det, classes, class_conf, task: post-processing options for a model path (``edgeinfer.load``).
         shadow_frames: keep copies of the last N frames and results for a swap's shadow comparison (0: off).
 
     Hot swap, model identity and readiness (``swap_model``, ``model_id``, ``readiness``): see FleetMixin.
@@ -66,13 +72,17 @@ class Pipeline(FleetMixin):
                  metrics_host: str = "127.0.0.1", telemetry: Any = "auto", uplink_spool: Optional[str] = None,
                  load_kwargs: Optional[dict] = None, draw: bool = True, join_timeout: float = 5.0,
                  collect_results: bool = True, sink_lossless: bool = False,
-                 on_event: Optional[Callable[[SourceEvent], Any]] = None, shadow_frames: int = 0) -> None:
+                 on_event: Optional[Callable[[SourceEvent], Any]] = None, shadow_frames: int = 0, tracker: Optional[str] = None,
+                 zones: Any = None, record_events: Optional[str] = None, analytics: Any = None, stride: int = 1,
+                 on_analytics_event: Optional[Callable[[Any], Any]] = None, **post_options: Any) -> None:
         if int(batch) < 1:
             raise ConfigError(f"batch={batch} must be at least 1", hint="use batch=1 for lowest latency")
         if float(max_delay_ms) < 0:
             raise ConfigError(f"max_delay_ms={max_delay_ms} must be >= 0", hint="use e.g. max_delay_ms=5")
         self.max_batch, self.max_delay = int(batch), float(max_delay_ms) / 1000.0
         self._source_specs = parse_sources(sources)
+        self._stride = int(stride)
+        load_kwargs = merge_post_options(load_kwargs, post_options, stride=self._stride, model=model)
         self._describe = {sid: describe_target(spec) for sid, spec in self._source_specs.items()}
         self._reconnect = reconnect or ReconnectPolicy()
         self._loop, self._max_frames, self._return_frames = loop, max_frames, return_frames
@@ -90,6 +100,9 @@ class Pipeline(FleetMixin):
             self._fallback = fallback_factory(fallback, model_path=model_path, load_kwargs=load_kwargs)
             self._fallback_spec = fallback
             self._uplink, self._owns_uplink = make_uplink(uplink, uplink_spool)
+            self._analytics = make_analytics(analytics, tracker=tracker, zones=zones, record_events=record_events,
+                                             stride=self._stride, fps_of=self._source_fps, on_event=on_analytics_event,
+                                             source_ids=list(self._source_specs))
         except BaseException:
             for m in self._owned_models:
                 m.close()
@@ -137,7 +150,7 @@ class Pipeline(FleetMixin):
             self._hub.add_source(sid, live=spec.live, capacity=self._queue_size)
             self._captures.append(CaptureWorker(sid, spec, self._hub, policy=self._reconnect, pool_slots=slots,
                                                 on_event=self._on_event, on_error=self._fail, loop=self._loop,
-                                                max_frames=self._max_frames))
+                                                max_frames=self._max_frames, stride=self._stride))
         for name, model in self._instances:
             self._workers.append(InferWorker(name, model, self._hub, self._collector, max_batch=self.max_batch,
                                              max_delay=self.max_delay, fallback=self._fallback, on_error=self._fail,
@@ -210,9 +223,12 @@ class Pipeline(FleetMixin):
             if self._return_frames:
                 result.frame = ref.array.copy()
             self._remember_frame(result, ref)
+            events = self._analytics.apply(result, ref.array) if self._analytics is not None else ()
             if self._uplink is not None:
                 # Uplink.put never blocks (store-and-forward), so it sits before the lossy sink queue: nothing is lost.
                 self._uplink.put(result.to_record())
+                for event in events:
+                    self._uplink.put(event.to_record())
             lossless = not self._source_specs[result.source_id].live
             if self._sink is not None:
                 self._sink.offer(result, ref.retain() if self._sink.needs_frame else None,
@@ -313,7 +329,16 @@ class Pipeline(FleetMixin):
 
     def stats(self) -> Dict[str, Any]:
         """Everything measured so far: latencies (P50/P95/P99), FPS, queues, drops, reconnects, failover, telemetry."""
-        return build_stats(self)
+        stats = build_stats(self)
+        if self._analytics is not None:
+            stats["analytics"] = self._analytics.stats()
+        return stats
+
+    def _source_fps(self, source_id: str) -> float:
+        for cap in self._captures:
+            if cap.source_id == source_id:
+                return cap.nominal_fps
+        return 0.0
 
     def _raise_pending(self) -> None:
         if self._error is not None and not self._error_raised:
@@ -367,6 +392,8 @@ class Pipeline(FleetMixin):
         steps = []
         if self._sink:
             steps.append(self._sink.close_sinks)
+        if self._analytics is not None:
+            steps.append(self._analytics.close)
         if self._metrics is not None:
             steps.append(self._metrics.stop)
         if self._owns_uplink:

@@ -38,6 +38,8 @@ class FrameResult:
     frame_name: str = ""  # the image file name for image-folder sources, else ""
     model_id: Optional[str] = None  # bundle name @ manifest hash (edgeinfer.fleet.identity): which model made it
     model_version: Optional[str] = None
+    analytics: Optional[Dict[str, Any]] = None  # zone/line counts and dwell (edgeinfer.analytics), when configured
+    overlay: Optional[Callable[[np.ndarray], Any]] = None  # draws zones/lines on a sink's frame; not serialised
 
     def to_record(self) -> Dict[str, Any]:
         """The uplink record: detections.to_dict() plus source id, frame index, timestamps and model id/version."""
@@ -48,6 +50,8 @@ class FrameResult:
             record = {"outputs": {k: list(np.shape(v)) for k, v in det.items()}}
         else:
             record = {"result": repr(det)[:200]}
+        if self.analytics:
+            record["analytics"] = self.analytics
         record.update({
             "source_id": self.source_id,
             "frame_index": int(self.frame_index),

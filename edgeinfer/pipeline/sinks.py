@@ -314,7 +314,8 @@ class SinkRunner:
         finally:
             ref.release()
         if self._draw:
-            draw_detections(self._scratch, result.detections, label=f"{result.source_id} #{result.frame_index}")
+            draw_detections(self._scratch, result.detections, label=f"{result.source_id} #{result.frame_index}",
+                            overlay=getattr(result, "overlay", None))
         return self._scratch
 
     def _run(self) -> None:

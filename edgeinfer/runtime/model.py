@@ -21,25 +21,31 @@ from ..model.layout import input_channels, input_hw
 from .backend import Backend
 from .detections import Detections
 from .onnx_info import info_from_session, target_hw
-from .postprocess import DETECT_LAYOUTS, Postprocessor
 from .preprocess import LetterboxTransform, Preprocessor, check_frame, input_shape
 from .selection import open_backend
+from .tasks import DecodeOptions, make_decoder, resolve_task
+from .tasks.classify import CenterCropPreprocessor
+from .tasks.options import class_ids
 
 log = logging.getLogger(__name__)
 
-Result = Union[Detections, Dict[str, np.ndarray]]
+Result = Union[Detections, Any, Dict[str, np.ndarray]]  # Any: Classification (no boxes)
 
 
 class Model:
     """A loaded model: pre-processing into the backend's buffers, inference, post-processing.
 
     Create with :func:`load`. ``model(frame)`` takes a BGR uint8 HxWx3 frame and returns
-    :class:`Detections` in frame pixels (detectors) or a dict of output arrays (generic models).
+    :class:`Detections` in frame pixels (detectors), :class:`~edgeinfer.runtime.task_results.Segments`,
+    ``Poses``, ``OrientedBoxes`` or ``Classification`` for the other Ultralytics tasks (``task`` says
+    which; ``task=`` overrides the model's metadata), or a dict of output arrays (generic models).
     Not thread-safe: call it from one (the inference) thread.
     """
 
     def __init__(self, backend: Backend, info: ModelInfo, *, reason: str, conf: float = 0.25, iou: float = 0.45,
-                 max_det: int = 300, gpu_preprocess: Optional[bool] = None) -> None:
+                 max_det: int = 300, gpu_preprocess: Optional[bool] = None, task: Optional[str] = None,
+                 classes: Optional[Sequence[int]] = None, class_conf: Optional[Dict[int, float]] = None,
+                 agnostic_nms: bool = False, top_k: int = 5, mask_format: str = "polygon") -> None:
         self.backend = backend
         self.info = info
         self.backend_reason = reason
@@ -48,13 +54,22 @@ class Model:
         _check_input(self._input.shape, info)
         hw = input_hw(self._input.shape, info.preprocess.layout) or ()
         dynamic_hw = not all(isinstance(d, int) and d > 0 for d in hw)  # only then the stride-aligned rectangle
-        self._pre = Preprocessor(info.preprocess, target_hw(info), dynamic=dynamic_hw)
+        if class_conf:  # keys may be class names ("person": 0.5)
+            keys = class_ids(list(class_conf), info.names) or []
+            class_conf = dict(zip(keys, class_conf.values()))
+        options = DecodeOptions(conf=conf, iou=iou, max_det=max_det, classes=class_ids(classes, info.names),
+                                class_conf=dict(class_conf or {}),
+                                agnostic=agnostic_nms, top_k=top_k, mask_format=mask_format)
+        self.task, self.layout = resolve_task(info, task)
+        self._pre_cls = CenterCropPreprocessor if self.task == "classify" else Preprocessor
+        self._pre = self._pre_cls(info.preprocess, target_hw(info), dynamic=dynamic_hw)
         # one shape tuple per (batch, h, w), reused: building it per frame showed up in tracemalloc as growth
         self._shapes: Dict[Tuple[int, int, int], Tuple[int, ...]] = {}
-        self._post: Optional[Postprocessor] = None
-        if info.task == "detect" and info.output_layout in DETECT_LAYOUTS:
-            self._post = Postprocessor(layout=info.output_layout, names=info.names, conf=conf, iou=iou, max_det=max_det)
-        self._gpu_pre = self._make_gpu_pre(gpu_preprocess)
+        self._post: Any = make_decoder(info, task=self.task, options=options, input_hw=target_hw(info))
+        if self.task == "classify" and gpu_preprocess:
+            raise ConfigError("gpu_preprocess=True letterboxes; a classifier needs its centre crop",
+                              hint="leave gpu_preprocess unset for classification models")
+        self._gpu_pre = self._make_gpu_pre(False if self.task == "classify" else gpu_preprocess)
         self._one: List[Optional[LetterboxTransform]] = [None]  # reused per call: no list per frame
         self._closed = False
         # Traceability (set by load(); see edgeinfer.fleet.identity): carried by every result and record.
@@ -120,7 +135,7 @@ class Model:
 
     def _run_chunk(self, frames: Sequence[np.ndarray]) -> List[Result]:
         same = len({f.shape for f in frames}) == 1
-        pre = self._pre if (same or not self._dynamic) else Preprocessor(self.info.preprocess, target_hw(self.info))
+        pre = self._pre if (same or not self._dynamic) else self._pre_cls(self.info.preprocess, target_hw(self.info))
         # (frames of several sizes in one dynamic batch share the letterbox target, not the auto rectangle)
         dst_hw = pre.geometry(frames[0].shape[:2]).dst_hw
         n = len(frames) if self._dynamic_batch() else self.backend.max_batch
@@ -178,7 +193,7 @@ class Model:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Model({self.info.source!r}, backend={self.backend_name!r}, layout={self.info.output_layout!r})"
+        return f"Model({self.info.source!r}, backend={self.backend_name!r}, task={self.task!r}, layout={self.layout!r})"
 
 
 def _check_input(shape: Sequence[Any], info: ModelInfo) -> None:
@@ -195,7 +210,9 @@ def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto",
          warmup: int = 2, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, build_on_load: bool = False,
          memory: str = "auto", cuda_graph: bool = False, cuda_impl: Optional[str] = None,
          gpu_preprocess: Optional[bool] = None, intra_op_threads: int = 0, preprocess: Any = None, trust: Any = None,
-         fallback: Optional[str] = None) -> Model:
+         fallback: Optional[str] = None, task: Optional[str] = None, classes: Optional[Sequence[int]] = None,
+         class_conf: Optional[Dict[int, float]] = None, agnostic_nms: bool = False, top_k: int = 5,
+         mask_format: str = "polygon") -> Model:
     """Load a bundle (directory or .tar) or a plain ONNX file for inference on this machine.
 
     Args:
@@ -219,6 +236,11 @@ def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto",
             ``EDGEINFER_TRUST`` and /etc/edgeinfer/trusted-keys. With any key configured, unsigned or
             wrongly signed bundles are refused (docs/fleet.md).
         fallback: ``"onnxruntime"``: an engine that cannot be deserialized falls back to the bundle's ONNX.
+        task: ``detect`` | ``segment`` | ``pose`` | ``obb`` | ``classify`` | ``generic``; default: the model's
+            metadata, then its output shapes.
+        classes: keep only these class ids. class_conf: class id -> its own confidence threshold.
+        agnostic_nms: NMS across classes. top_k: classification entries reported.
+        mask_format: what segmentation results put on the uplink: ``polygon`` | ``rle`` | ``both`` | ``none``.
 
     Example:
         >>> model = edgeinfer.load("shapes-yolo11n-320.onnx", device="cpu")   # doctest: +SKIP
@@ -238,7 +260,9 @@ def load(path: Union[str, Path], *, backend: str = "auto", device: str = "auto",
                                      preprocess=preprocess)
         elif preprocess is not None:
             info = replace(info, preprocess=info.preprocess.updated(preprocess))
-        model = Model(be, info, reason=reason, conf=conf, iou=iou, max_det=max_det, gpu_preprocess=gpu_preprocess)
+        model = Model(be, info, reason=reason, conf=conf, iou=iou, max_det=max_det, gpu_preprocess=gpu_preprocess,
+                      task=task, classes=classes, class_conf=class_conf, agnostic_nms=agnostic_nms, top_k=top_k,
+                      mask_format=mask_format)
         ident.apply(model)
         log.info("loaded %s with %s: %s", Path(path).name, be.name, reason)
         model.warmup(warmup)

@@ -127,6 +127,8 @@ class Postprocessor:
         names: class id -> name.
         conf, iou, max_det: thresholds and cap (Ultralytics' defaults: 0.25, 0.45 here / 0.7 in its CLI, 300).
         max_nms: candidates kept (best first) before NMS; bounds NMS memory to max_nms^2 floats.
+        classes: keep only these class ids; class_conf: class id -> its own threshold (``conf`` for the rest).
+        agnostic: NMS across classes.
 
     Example:
         >>> post = Postprocessor(layout="end2end", names={0: "a"})
@@ -136,7 +138,8 @@ class Postprocessor:
     """
 
     def __init__(self, *, layout: str, names: Optional[Dict[int, str]] = None, conf: float = 0.25,
-                 iou: float = 0.45, max_det: int = 300, max_nms: int = 3000) -> None:
+                 iou: float = 0.45, max_det: int = 300, max_nms: int = 3000, classes: Optional[Sequence[int]] = None,
+                 class_conf: Optional[Dict[int, float]] = None, agnostic: bool = False) -> None:
         if layout not in DETECT_LAYOUTS:
             raise ConfigError(f"output layout {layout!r} has no detection decoder",
                               hint=f"use one of {', '.join(DETECT_LAYOUTS)}, or treat the model as generic")
@@ -149,6 +152,11 @@ class Postprocessor:
         self.names = dict(names or {})
         self.conf, self.iou = float(conf), float(iou)
         self.max_det, self.max_nms = int(max_det), int(max_nms)
+        from .tasks.options import DecodeOptions  # validates the per-class thresholds too
+
+        self.opts = DecodeOptions(conf=conf, iou=iou, max_det=max_det, max_nms=max_nms, classes=classes,
+                                  class_conf=dict(class_conf or {}), agnostic=agnostic)
+        self._cut = self.opts.min_conf  # first cut: the lowest threshold of any class
         self._best: Dict[int, np.ndarray] = {}  # per-anchor best score scratch, keyed by anchor count
 
     def __call__(self, outputs: Sequence[np.ndarray],
@@ -161,8 +169,13 @@ class Postprocessor:
             per_image = per_image[:len(transforms)]  # padded batch slots carry no frame
         results = []
         for i, (boxes, scores, cls) in enumerate(per_image):
+            if self.opts.filters and len(scores):
+                ok = np.flatnonzero(self.opts.accept(scores, cls))
+                if self.layout in _NMS_INSIDE:  # no NMS below to apply the cap
+                    ok = ok[:self.max_det]
+                boxes, scores, cls = boxes[ok], scores[ok], cls[ok]
             if self.layout not in _NMS_INSIDE and len(scores):
-                keep = nms(boxes, scores, self.iou, class_id=cls, max_det=self.max_det)
+                keep = nms(boxes, scores, self.iou, class_id=None if self.opts.agnostic else cls, max_det=self.max_det)
                 boxes, scores, cls = boxes[keep], scores[keep], cls[keep]
             t = transforms[i] if transforms is not None else None
             if t is not None:
@@ -173,8 +186,8 @@ class Postprocessor:
     def _decode(self, outputs: Sequence[np.ndarray]) -> List[Candidates]:
         if self.layout in _NMS_INSIDE:
             if len(outputs) >= 4 and np.ndim(outputs[1]) == 3 and np.shape(outputs[1])[-1] == 4:
-                return _decode_efficient_nms(outputs, self.conf, self.max_det)
-            return _decode_end2end(np.asarray(outputs[0]), self.conf, self.max_det)
+                return _decode_efficient_nms(outputs, self._cut, self.max_det if not self.opts.filters else 10 ** 9)
+            return _decode_end2end(np.asarray(outputs[0]), self._cut, self.max_det if not self.opts.filters else 10 ** 9)
         pred = np.asarray(outputs[0])
         if pred.ndim != 3:
             raise BackendError(f"{self.layout} output has shape {pred.shape}, expected 3 dimensions [B, ., .]",
@@ -195,7 +208,9 @@ class Postprocessor:
         if best is None:
             best = self._best[n] = np.empty((n,), pred.dtype if pred.dtype == np.float32 else np.float32)
         np.max(pred[4:], axis=0, out=best)
-        idx = np.flatnonzero(best > self.conf)
+        idx = np.flatnonzero(best > self._cut)
+        if self.opts.filters:  # per-class thresholds / class filter before the top-N cap, as Ultralytics
+            idx = idx[self.opts.accept(best[idx], pred[4:, idx].argmax(axis=0))]
         idx = _top(idx, best[idx], self.max_nms)
         cls_scores = pred[4:, idx]
         cls = cls_scores.argmax(axis=0)
@@ -205,12 +220,12 @@ class Postprocessor:
         if pred.shape[1] < 6:
             raise BackendError(f"yolov5 output rows have {pred.shape[1]} values, expected 5 + classes",
                                hint="the model's output is not [B, N, 5+nc]; check output_layout")
-        idx = np.flatnonzero(pred[:, 4] > self.conf)  # objectness first: cheap, drops most anchors
+        idx = np.flatnonzero(pred[:, 4] > self._cut)  # objectness first: cheap, drops most anchors
         rows = pred[idx]
         scores_all = rows[:, 5:] * rows[:, 4:5]
         cls = scores_all.argmax(axis=1)
         scores = scores_all[np.arange(len(rows)), cls]
-        ok = scores > self.conf
+        ok = self.opts.accept(scores, cls)
         rows, scores, cls = rows[ok], scores[ok], cls[ok]
         sel = _top(np.arange(len(scores)), scores, self.max_nms)
         return xywh_to_xyxy(rows[sel, :4]), scores[sel].astype(np.float32), cls[sel].astype(np.int64)
