@@ -12,7 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Tuple
 
 import numpy as np
 
@@ -23,17 +23,26 @@ ZONE_COLOUR = (255, 160, 0)
 LINE_COLOUR = (0, 220, 255)
 
 
-def draw_overlay(img: np.ndarray, st: Any) -> np.ndarray:
+def overlay_snapshot(st: Any) -> Tuple[List[Tuple[str, np.ndarray, int]], List[Tuple[str, np.ndarray, int, int]]]:
+    """Zones (name, polygon, occupants) and lines (name, segment, in, out), copied out of the live state."""
+    zones = [(name, zone.polygon, sum(zone.count(st.names).values())) for name, zone in st.zones.items()]
+    lines = []
+    for name, line in st.lines.items():
+        c = line.counts()
+        lines.append((name, line.segment, sum(c["in"].values()), sum(c["out"].values())))
+    return zones, lines
+
+
+def draw_overlay(img: np.ndarray, snap: Any) -> np.ndarray:
     cv2 = require("cv2", feature="drawing zones")
-    for name, zone in st.zones.items():
-        pts = np.round(zone.polygon).astype(np.int32)
+    zones, lines = snap
+    for name, polygon, count in zones:
+        pts = np.round(polygon).astype(np.int32)
         cv2.polylines(img, [pts], True, ZONE_COLOUR, 2, cv2.LINE_AA)
-        count = sum(zone.count(st.names).values())
         x, y = int(pts[:, 0].min()), int(pts[:, 1].min())
         label(img, f"{name}: {count}", x, max(y, 14), ZONE_COLOUR)
-    for name, line in st.lines.items():
-        (x1, y1), (x2, y2) = np.round(line.segment).astype(int).tolist()
+    for name, segment, n_in, n_out in lines:
+        (x1, y1), (x2, y2) = np.round(segment).astype(int).tolist()
         cv2.line(img, (x1, y1), (x2, y2), LINE_COLOUR, 2, cv2.LINE_AA)
-        c = line.counts()
-        label(img, f"{name}: in {sum(c['in'].values())} out {sum(c['out'].values())}", x1, max(y1, 14), LINE_COLOUR)
+        label(img, f"{name}: in {n_in} out {n_out}", x1, max(y1, 14), LINE_COLOUR)
     return img

@@ -208,11 +208,13 @@ class Analytics:
         return st.summary(t)
 
     def overlay(self, source_id: str) -> Callable[[np.ndarray], None]:
-        """A drawing function for sinks: zones, lines and their counts."""
-        from .draw import draw_overlay
+        """A drawing function for sinks: zones, lines and their counts *as of now* (a snapshot: the
+        sink thread draws it later while this thread goes on updating the counts)."""
+        from .draw import draw_overlay, overlay_snapshot
 
         st = self._states.get(source_id)
-        return lambda img: draw_overlay(img, st) if st is not None else None
+        snap = overlay_snapshot(st) if st is not None else ([], [])
+        return lambda img: draw_overlay(img, snap)
 
     def stats(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"events": self.events, "tracker": self.tracker_name,

@@ -93,7 +93,7 @@ class Segments(Detections):
         fmt = self.mask_format
         if fmt in ("polygon", "both"):
             for d, poly in zip(dets, self.polygons()):
-                d["polygon"] = np.round(poly, 1).tolist()
+                d["polygon"] = np.round(poly.astype(np.float64), 1).tolist()
         if fmt in ("rle", "both"):
             for d, r in zip(dets, self.rle()):
                 d["rle"] = r
@@ -149,7 +149,7 @@ class Poses(Detections):
         return args
 
     def _add_extras(self, dets: List[Dict[str, Any]]) -> None:
-        for d, kp in zip(dets, np.round(self.keypoints, 3).tolist()):
+        for d, kp in zip(dets, np.round(self.keypoints.astype(np.float64), 3).tolist()):
             d["keypoints"] = kp
 
     def draw(self, img: np.ndarray) -> np.ndarray:
@@ -190,7 +190,7 @@ class OrientedBoxes(Detections):
         return args
 
     def _add_extras(self, dets: List[Dict[str, Any]]) -> None:
-        for d, r, c in zip(dets, self.xywhr.tolist(), np.round(self.corners(), 2).tolist()):
+        for d, r, c in zip(dets, self.xywhr.tolist(), np.round(self.corners().astype(np.float64), 2).tolist()):
             d["xywhr"] = [round(float(v), 2) for v in r[:4]] + [round(float(r[4]), 5)]
             d["corners"] = c
 

@@ -189,3 +189,32 @@ def test_clip_folder_stays_under_its_bound(tmp_path):
     sizes = [p.stat().st_size for p in (tmp_path / "clips").rglob("*.mp4")]
     assert st["written"] >= 2 and st["deleted_full"] >= 1, st
     assert sum(sizes) <= bound and not list((tmp_path / "clips").rglob("*.part*"))
+
+
+def test_http_uplink_receives_frames_and_event_records(video, tmp_path):
+    """A real HTTP ingest server on loopback gets the tracked frame records and every event record."""
+    import sys
+
+    import edgeinfer
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "uplink"))
+    from uplink_receivers import Receiver, wait_until
+
+    receiver = Receiver().start()
+    try:
+        zones = {"sources": {"*": {"lines": [{"name": "middle", "points": [[160, 0], [160, 240]]}],
+                                   "rules": [{"name": "crossed", "type": "line_cross", "line": "middle"}]}}}
+        p = edgeinfer.Pipeline(str(MODEL), sources={"cam": str(video)}, tracker="bytetrack", zones=zones,
+                               uplink=receiver.url, uplink_spool=str(tmp_path / "spool"), collect_results=False)
+        stats = p.run(timeout=300)
+        events = stats["analytics"]["events"]
+        assert events > 0
+        ok = wait_until(lambda: len(receiver.by_key) >= 90 + events, timeout=30)
+        records = [env["record"] for env in receiver.by_key.values()]
+        assert ok, len(records)
+        got = [r for r in records if r.get("type") == "event"]
+        assert len(got) == events and all(r["source_id"] == "cam" and r["event_id"] for r in got)
+        frames = [r for r in records if r.get("type") != "event"]
+        assert all("track_id" in d for r in frames for d in r["detections"])
+    finally:
+        receiver.stop()
