@@ -60,6 +60,7 @@ def test_dynamic_inputs_build_with_a_probe_profile(tmp_path):
         assert res.parsed and res.built, res.errors
 
 
+@pytest.mark.slow  # packages with --verify, then inspect --verify: ~25 s unloaded
 def test_package_refuses_the_bundle_then_writes_it_with_the_override(tiny, calib, tmp_path):
     out = tmp_path / "tiny.bundle"
     args = ("package", tiny, "--device", "orin-nano-8gb", "--precision", "int8", "--calib", calib, "-o", out)

@@ -37,6 +37,7 @@ def _assert_verified(bundle, *, kinds_strong):
     return report
 
 
+@pytest.mark.slow  # packages with --verify, then inspect --verify: ~25 s unloaded
 def test_demo_fp16_bundle(tmp_path):
     out = tmp_path / "fp16.bundle"
     _package(out, demo_model_path("onnx"), "--device", "orin-nano-8gb", "--precision", "fp16")
@@ -65,6 +66,7 @@ def test_demo_int8_bundle_qdq_parses_builds_and_every_pin_exists(tmp_path):
     assert set(entry.accuracy.get("excluded_layers") or []) <= onnx_layers & qdq_layers
 
 
+@pytest.mark.slow  # packages with --verify, then inspect --verify: ~25 s unloaded
 def test_generic_pypi_model_fp16_bundle(tmp_path):
     rapidocr = pytest.importorskip("rapidocr_onnxruntime")
     det = os.path.join(os.path.dirname(rapidocr.__file__), "models", "ch_PP-OCRv4_det_infer.onnx")
