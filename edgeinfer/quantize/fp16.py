@@ -35,7 +35,8 @@ def make_fp16_onnx(onnx_path: str | Path, out_path: str | Path) -> Path:
         onnx.checker.check_model(half)
     except Exception as exc:
         raise QuantizeError(f"FP16 conversion failed: {str(exc).splitlines()[0][:300]}",
-                            hint="use --precision fp32, or build FP16 with the TensorRT FP16 flag on TRT <= 10") from exc
+                            hint="package the float (non-Q/DQ) model, or --precision int8 for a model that already carries Q/DQ; "
+                                 "TensorRT <= 10 can still build FP16 from the FP32 ONNX with its FP16 flag") from exc
     out = save_onnx_atomic(half, out_path)
     _smoke_run(out)
     log.info("FP16 ONNX written to %s", out)
