@@ -51,7 +51,6 @@ class Model:
         self._pre = Preprocessor(info.preprocess, target_hw(info), dynamic=dynamic_hw)
         # one shape tuple per (batch, h, w), reused: building it per frame showed up in tracemalloc as growth
         self._shapes: Dict[Tuple[int, int, int], Tuple[int, ...]] = {}
-        self._mixed_pre: Optional[Preprocessor] = None
         self._post: Optional[Postprocessor] = None
         if info.task == "detect" and info.output_layout in DETECT_LAYOUTS:
             self._post = Postprocessor(layout=info.output_layout, names=info.names, conf=conf, iou=iou, max_det=max_det)
@@ -114,19 +113,13 @@ class Model:
 
     def _run_chunk(self, frames: Sequence[np.ndarray]) -> List[Result]:
         same = len({f.shape for f in frames}) == 1
-        pre = self._pre if (same or not self._dynamic) else self._fixed_pre()
+        pre = self._pre if (same or not self._dynamic) else Preprocessor(self.info.preprocess, target_hw(self.info))
+        # (frames of several sizes in one dynamic batch share the letterbox target, not the auto rectangle)
         dst_hw = pre.geometry(frames[0].shape[:2]).dst_hw
         n = len(frames) if self._dynamic_batch() else self.backend.max_batch
         buf = self.backend.input_buffer(shape=self._batch_shape(n, dst_hw))
         transforms = [pre(f, out=buf[i]) for i, f in enumerate(frames)]  # unused slots keep old data
         return self._finish(self.backend.infer(), transforms)
-
-    def _fixed_pre(self) -> Preprocessor:
-        """Frames of several sizes in one dynamic batch share the full target size (not each one's rectangle);
-        made once, so its scratch images are reused from batch to batch."""
-        if self._mixed_pre is None:
-            self._mixed_pre = Preprocessor(self.info.preprocess, target_hw(self.info))
-        return self._mixed_pre
 
     def _dynamic_batch(self) -> bool:
         b = self._input.shape[0] if self._input.shape else 1
