@@ -1,8 +1,9 @@
 """ONNX Runtime backend: CPU everywhere, CUDA / TensorRT execution providers where installed.
 
 Inputs and outputs go through IOBinding onto preallocated numpy arrays: the input buffer is the
-array pre-processing writes into, and when output shapes are static they are bound to
-preallocated arrays too, so a call allocates no tensors on the Python side.
+array pre-processing writes into, and outputs are bound to preallocated arrays too (static shapes:
+at start; dynamic shapes: from the second call with the same input shapes, using the first call's
+outputs), so a call allocates no tensors on the Python side.
 
 Example:
     >>> pick_providers("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"])[0]
@@ -106,7 +107,12 @@ class OnnxRuntimeBackend(Backend):
         self._bound_inputs: Dict[str, int] = {}
         self._last: Dict[str, Tuple[Any, np.ndarray]] = {}  # input -> (shape asked, buffer): the per-frame fast path
         self._rebinds = 0  # bumped on every input rebind; outputs are rebound when it moved
-        self._outputs_at = -1
+        self._bound_shapes: Dict[str, Tuple[int, ...]] = {}
+        self._in_key: Tuple[Any, ...] = ()  # the bound input shapes, rebuilt on rebind only
+        # dynamic outputs: per bound input shapes, arrays (+ OrtValues) ONNX Runtime writes into, taken from the
+        # first run of those shapes; None where the output shape depends on the data (ORT allocates each run then)
+        self._dyn_outs: Dict[Tuple[Any, ...], Optional[Tuple[Dict[str, np.ndarray], List[Any]]]] = {}
+        self._outputs_at: Tuple[int, str] = (-1, "")  # (rebind count, "cpu" | "pre") the outputs are bound for
         self._out_bufs: Optional[Dict[str, np.ndarray]] = self._bind_static_outputs()
         log.info("%s", self.reason)
 
@@ -135,6 +141,7 @@ class OnnxRuntimeBackend(Backend):
                 self._in_bufs.clear()
                 self._bound_inputs.clear()
                 self._last.clear()
+                self._dyn_outs.clear()
             buf = np.zeros(concrete, numpy_dtype(spec.dtype))
             # an OrtValue over the numpy memory (no copy): later writes into buf are what ORT reads
             entry = self._in_bufs[key] = (buf, self._ort.OrtValue.ortvalue_from_numpy(buf))
@@ -142,6 +149,8 @@ class OnnxRuntimeBackend(Backend):
         if self._bound_inputs.get(spec.name) != id(buf):
             self._binding.bind_ortvalue_input(spec.name, value)
             self._bound_inputs[spec.name] = id(buf)
+            self._bound_shapes[spec.name] = concrete
+            self._in_key = tuple(sorted(self._bound_shapes.items()))
             self._rebinds += 1
         self._last[spec.name] = (shape, buf)
         return buf
@@ -155,34 +164,55 @@ class OnnxRuntimeBackend(Backend):
         raise ConfigError(f"model has no input {name!r}", hint="inputs are: " + ", ".join(t.name for t in self.inputs))
 
     def infer(self) -> Dict[str, np.ndarray]:
-        missing = [t.name for t in self.inputs if t.name not in self._bound_inputs]
-        if missing:
+        if len(self._bound_inputs) < len(self.inputs):
+            missing = [t.name for t in self.inputs if t.name not in self._bound_inputs]
             raise BackendError(f"input(s) {missing} were never written",
                                hint="fill backend.input_buffer(name) before infer()")
-        if self._out_bufs is None:
-            self._rebind_dynamic_outputs()
+        if self._out_bufs is not None:
+            self._run()
+            return self._out_bufs
+        entry = self._dyn_outs.get(self._in_key, False)
+        if entry:
+            self._bind_outputs("pre", entry[1])
+            try:
+                self.session.run_with_iobinding(self._binding)
+                return entry[0]
+            except Exception:  # noqa: BLE001 - an output whose shape depends on the data: let ORT allocate
+                self._dyn_outs[self._in_key] = entry = None
+        self._bind_outputs("cpu", None)
+        self._run()
+        if entry is None:  # data-dependent shapes: ORT would reuse this run's allocation next time; rebind then
+            self._outputs_at = (-1, "")
+        values = self._binding.copy_outputs_to_cpu()
+        outs = {t.name: v for t, v in zip(self.outputs, values)}
+        if entry is False and all(isinstance(v, np.ndarray) and v.flags.c_contiguous for v in values):
+            # these fresh arrays become the outputs for these input shapes from the next call on
+            self._dyn_outs[self._in_key] = (outs, [self._ort.OrtValue.ortvalue_from_numpy(v) for v in values])
+        return outs
+
+    def _run(self) -> None:
         try:
             self.session.run_with_iobinding(self._binding)
         except Exception as exc:
             raise BackendError(f"ONNX Runtime inference failed: {exc}", hint="check the input shapes and dtypes") from exc
-        if self._out_bufs is not None:
-            return self._out_bufs
-        values = self._binding.copy_outputs_to_cpu()
-        return {t.name: v for t, v in zip(self.outputs, values)}
 
-    def _rebind_dynamic_outputs(self) -> None:
-        # ORT keeps reusing the first run's output allocation for a "cpu" binding; when the
-        # input shape changes (another batch size or image size) that buffer has the wrong
-        # shape, so rebind to let ORT allocate outputs of the new shape. An int compare per call, no key built.
-        if self._outputs_at == self._rebinds:
+    def _bind_outputs(self, kind: str, values: Optional[List[Any]]) -> None:
+        # "cpu": ORT allocates; it keeps reusing the first run's allocation, which has the wrong shape once the
+        # input shape changes, so rebind after every input rebind. "pre": our arrays for these input shapes.
+        # An int and a str compared per call; nothing built.
+        if self._outputs_at[0] == self._rebinds and self._outputs_at[1] == kind:
             return
         self._binding.clear_binding_outputs()
-        for t in self.outputs:
-            self._binding.bind_output(t.name, "cpu")
-        self._outputs_at = self._rebinds
+        for i, t in enumerate(self.outputs):
+            if values is None:
+                self._binding.bind_output(t.name, "cpu")
+            else:
+                self._binding.bind_ortvalue_output(t.name, values[i])
+        self._outputs_at = (self._rebinds, kind)
 
     def close(self) -> None:
         self._in_bufs.clear()
         self._last.clear()
+        self._dyn_outs.clear()
         self._out_bufs = None
         self.session = None  # type: ignore[assignment]
