@@ -55,7 +55,8 @@ def load_manifest_text(text: str, *, source: str) -> Dict[str, Any]:
     if sha256_bytes(body.encode("utf-8")) != expected:
         raise BundleError(f"{source} was modified after packaging (sha256 mismatch)", hint=_REPACK_HINT)
     try:
-        data = yaml.safe_load(body)
+        # libyaml's parser when PyYAML has it (same SafeConstructor, ~10x faster on a 100 kB manifest).
+        data = yaml.load(body, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BundleError(f"{source} is not valid YAML ({first})", hint=_REPACK_HINT) from exc

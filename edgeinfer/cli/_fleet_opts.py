@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import click
 
@@ -82,6 +82,21 @@ class FleetRun:
 
     def pipeline_kwargs(self) -> Dict[str, Any]:
         return {"metrics_host": self.opts["metrics_host"], "shadow_frames": self.opts["shadow_frames"]}
+
+    def summary_lines(self, stats: Dict[str, Any]) -> List[str]:
+        """The model line of the final summary: which model ran last, and what the swaps did."""
+        model = stats.get("model") or {}
+        if not model.get("model_id"):
+            return []
+        line = f"model: {model['model_id']} (version {model.get('model_version')}"
+        line += f", signed by {model['signer']})" if model.get("signer") else ")"
+        swaps = model.get("swaps") or []
+        if swaps:
+            counts: Dict[str, int] = {}
+            for swap in swaps:
+                counts[swap["status"]] = counts.get(swap["status"], 0) + 1
+            line += " | swaps: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        return [line]
 
     def load_kwargs(self) -> Dict[str, Any]:
         return {"trust": self.store}

@@ -196,7 +196,7 @@ def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames,
         except KeyboardInterrupt as exc:  # a second signal during close: still print and write the stats
             interrupted = exc
     stats = p.stats()
-    for line in summary_lines(stats):
+    for line in summary_lines(stats) + fleet_run.summary_lines(stats):
         click.echo(line)
     if stats_json:
         write_json_atomic(stats_json, stats)

@@ -44,8 +44,14 @@ class SignatureError(BundleError):
     """A bundle is unsigned, signed by an untrusted key, or its signature does not match."""
 
 
-def signed_digest(manifest: Dict[str, Any]) -> str:
-    """The sha256 a signature covers: the manifest as packaged (device-built engine records left out)."""
+def signed_digest(manifest: Dict[str, Any], *, root: Optional[Path] = None) -> str:
+    """The sha256 a signature covers: the manifest as packaged (device-built engine records left out).
+
+    Without engine records that is the manifest's own header hash (read from ``root`` when given, which
+    saves re-serialising a large manifest); with engines, the hash of the manifest re-dumped without them.
+    """
+    if root is not None and not any(e.get("engines") for e in manifest.get("devices", {}).values()):
+        return manifest_sha256(root)
     m = copy.deepcopy(manifest)
     engine_paths = set()
     for entry in m.get("devices", {}).values():
@@ -54,6 +60,12 @@ def signed_digest(manifest: Dict[str, Any]) -> str:
     m["checksums"] = {k: v for k, v in m.get("checksums", {}).items() if k not in engine_paths}
     header = dump_manifest(m).partition("\n")[0]
     return header.rpartition("=")[2].strip()
+
+
+def _bundle_digest(bundle: Any) -> str:
+    # The header shortcut holds only while the in-memory manifest is the one on disk (open_bundle may drop engines).
+    root = None if getattr(bundle, "dropped_engines", None) else bundle.root
+    return signed_digest(bundle.manifest, root=root)
 
 
 def sign_bundle(bundle_path: Union[str, Path], key_path: Union[str, Path]) -> Dict[str, Any]:
@@ -66,7 +78,7 @@ def sign_bundle(bundle_path: Union[str, Path], key_path: Union[str, Path]) -> Di
 
     key = load_private_key(key_path)
     bundle = open_bundle(bundle_path)
-    digest = signed_digest(bundle.manifest)
+    digest = _bundle_digest(bundle)
     record = {
         "format": SIGNATURE_FORMAT, "algorithm": "ed25519", "key_id": fingerprint(key.public_key()),
         "signed_sha256": digest, "signature": base64.b64encode(key.sign(_CONTEXT + digest.encode())).decode("ascii"),
@@ -133,7 +145,7 @@ class TrustStore:
             raise SignatureError(f"bundle {where} is signed by key {sig.get('key_id')}, which this device does not trust "
                                  f"(trusted: {', '.join(sorted(self.keys))})",
                                  hint="sign with a trusted key, or add its .pub with --trust / EDGEINFER_TRUST")
-        digest = signed_digest(bundle.manifest)
+        digest = _bundle_digest(bundle)
         if not _signature_ok(key, sig.get("signature"), digest) or sig.get("signed_sha256") != digest:
             raise SignatureError(f"bundle {where} has a signature that does not match its manifest "
                                  "(the manifest changed after signing)",
@@ -183,7 +195,7 @@ def signature_summary(bundle: Any, trust: Any = None) -> Dict[str, Any]:
         return {"signed": False, "error": exc.message}
     if sig is None:
         return {"signed": False}
-    digest = signed_digest(bundle.manifest)
+    digest = _bundle_digest(bundle)
     out: Dict[str, Any] = {"signed": True, "algorithm": "ed25519", "key_id": sig.get("key_id"),
                            "matches_manifest": sig.get("signed_sha256") == digest, "trusted": None}
     store = trust if isinstance(trust, TrustStore) else TrustStore.from_config(files=list(trust or []))

@@ -80,11 +80,23 @@ class BundleWatcher:
             return [target] if target.exists() else []
         return self.candidates()
 
-    def verify(self, path: Path) -> str:
-        """Checksums, signature and device entry; returns the manifest sha256, raises EdgeInferError."""
-        from ..bundle import open_bundle
+    def verify(self, path: Path, *, checksums: bool = True) -> str:
+        """Checksums, signature and device entry; returns the manifest sha256, raises EdgeInferError.
 
-        bundle = open_bundle(path)
+        ``checksums=False`` (a bundle directory about to be swapped in): manifest, signature and device
+        only; ``edgeinfer.load`` hashes every file right after, so the bundle is not hashed twice.
+        """
+        from ..bundle import Bundle, open_bundle
+        from ..bundle.manifest import MANIFEST_NAME, load_manifest_text
+
+        if checksums or not path.is_dir():
+            bundle = open_bundle(path)
+        else:
+            try:
+                text = (path / MANIFEST_NAME).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise BundleError(f"cannot read {path / MANIFEST_NAME}: {exc}", hint="deliver the whole bundle again") from exc
+            bundle = Bundle(path, load_manifest_text(text, source=str(path / MANIFEST_NAME)))
         self.store.verify(bundle)
         if self.device and self.device not in bundle.devices:
             raise BundleError(f"bundle {path.name} has no entry for this device {self.device!r} (it has {', '.join(bundle.devices)})",
@@ -127,7 +139,7 @@ class BundleWatcher:
         from .hotswap import SwapReport
 
         try:
-            digest = self.verify(path)
+            digest = self.verify(path, checksums=False)
         except EdgeInferError as exc:
             report = SwapReport("refused", from_model_id=self.pipeline.model_id if self.pipeline else None,
                                 reason=exc.message, path=str(path))

@@ -54,8 +54,10 @@ def make_variant(src: Path, dst: Path, *, minutes: int = 1, key: Optional[Path] 
     if rename_device is not None:
         manifest["devices"] = {rename_device: next(iter(manifest["devices"].values()))}
     (work / MANIFEST_NAME).write_text(dump_manifest(manifest))
-    if key is not None:
-        cli("sign", work, key)
+    if key is not None:  # in-process (the `edgeinfer sign` CLI is exercised in test_fleet_trust)
+        from edgeinfer.fleet import sign_bundle
+
+        sign_bundle(work, key)
     if before_publish is not None:
         before_publish(work)
     work.rename(dst)

@@ -9,6 +9,7 @@ import pytest
 from fleet_helpers import cli, edit_manifest_keep_hash_valid, make_variant, read_manifest
 
 import edgeinfer
+from edgeinfer.bundle import open_bundle
 from edgeinfer.errors import BundleError
 from edgeinfer.fleet import SignatureError, TrustStore, signed_digest
 from edgeinfer.fleet.keys import fingerprint, load_public_key
@@ -136,9 +137,10 @@ def test_inspect_shows_the_signer(signed_bundle, keys, tmp_path, monkeypatch):
     assert data["signature"]["key_id"] == fp and data["signature"]["matches_manifest"] is True
 
 
-def test_sign_refuses_a_public_key_with_one_line(signed_bundle, keys, tmp_path):
-    copy = tmp_path / "b.bundle"
-    shutil.copytree(signed_bundle, copy)
+def test_sign_cli_signs_and_refuses_a_public_key_with_one_line(signed_bundle, keys, tmp_path):
+    copy = make_variant(signed_bundle, tmp_path / "b.bundle")
+    assert "by key" in cli("sign", copy, keys["other_key"]).stdout
+    assert TrustStore.from_config(files=[keys["other_pub"]], env={}).verify(open_bundle(copy))
     proc = cli("sign", copy, keys["pub"], check=False)
     assert proc.returncode == 1 and "not an unencrypted PEM private key" in proc.stderr
     assert "Traceback" not in proc.stderr
