@@ -42,6 +42,9 @@ def uplink_problems(up: Any) -> List[str]:
         return []
     if up.get("error"):
         return [f"uplink stats failed: {up['error']}"]
+    health = up.get("health")
+    if isinstance(health, dict) and "ok" in health:  # Uplink.health(): threads alive, sender not stuck, disk writable
+        return [] if health["ok"] else [f"uplink: {p}" for p in health.get("problems") or ["unhealthy"]]
     sender = up.get("sender") if isinstance(up.get("sender"), dict) else up
     for key in ("stuck", "stalled"):
         if sender.get(key):

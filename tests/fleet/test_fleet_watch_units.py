@@ -151,3 +151,18 @@ def test_systemd_notifier_sends_ready_and_watchdog_only_while_frames_flow(tmp_pa
     finally:
         n.stop()
         sock.close()
+
+
+def test_readyz_reads_the_uplinks_own_health(tmp_path):
+    from edgeinfer.pipeline._fleet import uplink_problems
+    from edgeinfer.uplink import Uplink
+
+    up = Uplink("http://127.0.0.1:9/ingest", spool_dir=str(tmp_path / "spool"))
+    try:
+        stats = up.stats()
+        assert stats["health"]["ok"] is True and uplink_problems(stats) == []
+    finally:
+        up.close()
+    # what Uplink.health() reports when its sender is stuck or its disk is full (uplink/health.py)
+    broken = dict(stats, health={"ok": False, "problems": ["sender stuck for 75 s", "spool write failing: ENOSPC"]})
+    assert uplink_problems(broken) == ["uplink: sender stuck for 75 s", "uplink: spool write failing: ENOSPC"]
