@@ -93,7 +93,7 @@ def _yolo_boxes(info: Any, conf: float = 0.25) -> Callable:
         for i in range(len(outputs[0])):
             dets = postprocess([o[i:i + 1] for o in outputs], layout=info.output_layout, transforms=None,
                                names=info.names, conf=conf, iou=0.45, max_det=300)
-            out.append([(d.xyxy, d.confidence, d.class_id) for d in dets])
+            out.append([(d.xyxy[k], float(d.confidence[k]), int(d.class_id[k])) for d in dets for k in range(len(d.xyxy))])
         return out
     return decode
 

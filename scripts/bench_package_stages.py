@@ -142,6 +142,35 @@ def _package_seconds(root: Path, onnx_path: Path, calib: Path, out: Path) -> tup
     return seconds, method
 
 
+def bench_histogram(onnx_path: Path, *, images: int = 4) -> dict:
+    """Per-image cost of the range reductions on tensors shaped like ``onnx_path``'s activations
+    (random values; the cost depends on sizes, not values): minmax, histogram of every value (before)
+    and of a 2**18-value sample per tensor (now), side by side."""
+    import numpy as np
+    import onnx
+
+    from edgeinfer.quantize.histogram import AbsHistograms
+    from edgeinfer.quantize.ranges import _AbsMax
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(onnx_path)))
+    sizes = [int(np.prod([d.dim_value for d in v.type.tensor_type.shape.dim]))
+             for v in model.graph.value_info if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+             and all(d.dim_value > 0 for d in v.type.tensor_type.shape.dim)]
+    rng = np.random.default_rng(0)
+    tensors = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    row: dict = {"tensors": len(sizes), "values_per_image_M": round(sum(sizes) / 1e6, 1)}
+    for key, collector in (("minmax", _AbsMax), ("hist_all_values", lambda: AbsHistograms(sample=1 << 40)),
+                           ("hist_sampled", AbsHistograms)):
+        c = collector()
+        t0 = time.perf_counter()
+        for _ in range(images):
+            for i, t in enumerate(tensors):
+                c.add(str(i), t)
+        row[f"{key}_s_per_image"] = round((time.perf_counter() - t0) / images, 3)
+    row["sampled_vs_all_values"] = round(row["hist_sampled_s_per_image"] / row["hist_all_values_s_per_image"], 3)
+    return row
+
+
 def bench_whole(rev: str, *, images: int, work: Path, rounds: int = 1) -> dict:
     """The whole INT8 package, this tree vs ``rev``, alternately under the same load."""
     import subprocess
@@ -174,6 +203,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     ap.add_argument("--whole", metavar="REV", default=None,
                     help="also time the whole package CLI for this tree and for git revision REV, side by side")
+    ap.add_argument("--histogram", type=Path, default=None, metavar="ONNX",
+                    help="time the range reductions per image on tensors shaped like this model's, side by side")
     ap.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True, help="time each stage")
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -181,6 +212,10 @@ def main() -> int:
 
     machine = _machine()
     rows = []
+    if args.histogram:
+        hist = bench_histogram(args.histogram)
+        print(json.dumps(hist), flush=True)
+        machine["histogram"] = hist
     with tempfile.TemporaryDirectory(prefix="bench-package-") as tmp:
         if args.whole:
             whole = bench_whole(args.whole, images=args.images, work=Path(tmp) / "whole")

@@ -21,7 +21,7 @@ def _ProgressLine() -> Any:
 @click.option("--precision", type=click.Choice(["fp16", "int8", "best"]), default=None, help="Default: each profile's packaging default.")
 @click.option("--calib", type=click.Path(), default=None, help="Calibration images for INT8: a directory, glob, video or .npy.")
 @click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default=None,
-              help="Activation range method. Default: percentile (99.999th of |x|), for DLA devices too.")
+              help="Activation range method. Default: minmax, for DLA devices too (percentile: 99.999th of |x|).")
 @click.option("--val", type=click.Path(exists=True), default=None, help="Labelled validation set (YOLO data.yaml or dir) for the accuracy report.")
 @click.option("--accuracy-budget", type=click.FloatRange(min=0), default=None,
               help="With --val: max INT8 mAP50-95 drop vs FP32, in mAP points (x100); default 1.0, i.e. 0.010 mAP "

@@ -45,7 +45,7 @@ def package_model(model_path: str | Path, *, devices: str | Sequence[str], preci
         devices: profile names or families ("orin-nx-16gb,orin-nano-8gb", "orin").
         precision: fp16 | int8 | best | None (each profile's default).
         calib: calibration images (dir, glob, video or .npy); required for INT8.
-        calib_method: percentile (default, DLA included) | minmax | entropy.
+        calib_method: minmax (default, DLA included) | percentile | entropy.
         val: labelled validation set (YOLO layout / data.yaml) for the accuracy report and budget.
         accuracy_budget: INT8 budget in mAP50-95 points below FP32 with ``val`` (default 1.0); without
             labels INT8 must agree with FP32 on held-out calibration images (edgeinfer.quantize.gate).

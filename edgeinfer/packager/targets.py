@@ -53,7 +53,7 @@ def resolve_target(profile: Any, *, precision: str | None, dla: str | int | None
 
 
 def default_calib_method(plans: dict[str, Any]) -> str:
-    """percentile for every target, DLA included (edgeinfer.quantize.ranges says why).
+    """minmax for every target, DLA included (edgeinfer.quantize.ranges says why).
 
     The DLA reads the cache with TensorRT's EntropyCalibration2 calibrator; the cache header names it
     whatever method made the ranges (edgeinfer.packager.int8), so DLA needs no entropy *ranges*.

@@ -31,7 +31,7 @@ def int8_bundle(tmp_path_factory, calib_dir):
     return out, json.loads(result.stdout), result.stderr
 
 
-@pytest.mark.slow  # shares one INT8 packaging run (percentile calibration + accuracy gate): ~30-60 s
+@pytest.mark.slow  # shares one INT8 packaging run (minmax calibration + accuracy gate): ~30-60 s
 def test_package_int8_two_devices_one_bundle(int8_bundle):
     out, summary, stderr = int8_bundle
     bundle = open_bundle(out)  # verifies every checksum
@@ -64,11 +64,11 @@ def test_package_int8_two_devices_one_bundle(int8_bundle):
     assert versions >= {"8.5.2", "8.6.2", "10.3"}  # JetPack 5, 6.0 and 6.1+ recipes each read their own header
     assert len(stored) == 2 + len(versions)  # onnx + qdq shared, one cache per TensorRT version of any recipe
     # one default method for every device, DLA included (entropy clips YOLO's activations)
-    assert nx.calibration["method"] == nano.calibration["method"] == "percentile"
+    assert nx.calibration["method"] == nano.calibration["method"] == "minmax"
     assert nano.placement["decision"] == "gpu" and "no DLA" in nano.placement["reason"]
 
 
-@pytest.mark.slow  # shares one INT8 packaging run (percentile calibration + accuracy gate): ~30-60 s
+@pytest.mark.slow  # shares one INT8 packaging run (minmax calibration + accuracy gate): ~30-60 s
 def test_inspect_json_shape(run_cli, int8_bundle):
     out, package_summary, _ = int8_bundle
     r = run_cli("inspect", out, "--json")
@@ -88,7 +88,7 @@ def test_inspect_json_shape(run_cli, int8_bundle):
     assert target and "--int8" in target[0]["trtexec"]
 
 
-@pytest.mark.slow  # shares one INT8 packaging run (percentile calibration + accuracy gate): ~30-60 s
+@pytest.mark.slow  # shares one INT8 packaging run (minmax calibration + accuracy gate): ~30-60 s
 def test_inspect_text_and_tampered_bundle(run_cli, int8_bundle, tmp_path):
     import shutil
 

@@ -180,3 +180,17 @@ def test_stem_conv_stays_float_unless_asked(yolo64, tmp_path):
     forced = make_qdq_onnx(yolo64.onnx_path, tmp_path / "q8.onnx", ranges=ranges, stem_int8=True)
     assert forced.stem == [] and "/model.0/conv/Conv" in forced.quantized
     assert "/model.0/conv/Conv" in _qdq_facts(forced.path)[3]
+
+
+def test_sampled_histogram_keeps_exact_amax_and_close_percentiles():
+    rng = np.random.default_rng(9)
+    batches = [rng.standard_normal(1 << 20).astype(np.float32) for _ in range(4)]
+    batches[2][12345] = 40.0  # one outlier a strided sample may skip: amax must still see it
+    sampled, full = AbsHistograms(sample=1 << 14), AbsHistograms(sample=1 << 22)
+    for b in batches:
+        sampled.add("t", b)
+        full.add("t", b)
+    assert sampled.amax["t"] == full.amax["t"] == pytest.approx(40.0)
+    exact = float(np.percentile(np.abs(np.concatenate(batches)), 99.9))
+    assert full.percentile(99.9)["t"] == pytest.approx(exact, rel=0.01)
+    assert sampled.percentile(99.9)["t"] == pytest.approx(exact, rel=0.05)  # 64x fewer values binned
