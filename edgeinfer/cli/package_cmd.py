@@ -80,6 +80,9 @@ def package(model: str, devices: str, precision: Optional[str], calib: Optional[
                              hint="check that the paths exist and $TMPDIR and the -o disk have free space") from exc
     bundle = open_bundle(dest)
     summary = with_verification(summarize(bundle), bundle.manifest.get("verification"))
+    from ..fleet.trust import signature_summary
+
+    summary["signature"] = signature_summary(bundle)  # the same shape as `inspect --json`
     if as_json:
         echo_json(summary)
     else:

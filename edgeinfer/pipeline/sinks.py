@@ -117,9 +117,6 @@ class FileSink(Sink):
         if not os.path.isdir(folder):
             raise SinkError(f"output folder {folder!r} does not exist", hint="create it first or pick another path")
         self._cv2 = require("cv2", feature="video writing")
-        from ..fleet.signals import clean_stale_temps
-
-        clean_stale_temps(path)  # a killed run's hidden .tmp.mp4 (SIGKILL, power loss) is swept at start
         self._path = path
         self._fps = float(fps)
         self._fourcc = fourcc
@@ -208,6 +205,9 @@ def _file_sink(spec, *, fps: float, multi_source: bool) -> Sink:
     folder = os.path.dirname(os.path.abspath(spec.target))
     if not os.path.isdir(folder):
         raise SinkError(f"output folder {folder!r} does not exist", hint="create it first or pick another path")
+    from ..fleet.signals import clean_stale_temps
+
+    clean_stale_temps(spec.target)  # a killed run's hidden .tmp.mp4 (SIGKILL, power loss) is swept at start
     codec = spec.options.get("codec", spec.options.get("fourcc", "auto")).lower()
     is_mp4 = spec.target.lower().endswith((".mp4", ".mkv"))
     if codec in ("auto", "h264") and is_mp4:

@@ -7,10 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fleet_helpers import REPO, cli  # noqa: E402
-
-DEMO_ONNX = REPO / "edgeinfer" / "_data" / "demo" / "shapes-yolo11n-320.onnx"
-DEVICE = "orin-nano-8gb"
+from fleet_helpers import DEMO_ONNX, DEVICE, cli  # noqa: E402
 
 
 @pytest.fixture(scope="session")

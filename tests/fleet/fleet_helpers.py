@@ -19,6 +19,10 @@ from edgeinfer.bundle._fs import sha256_file
 from edgeinfer.bundle.manifest import MANIFEST_NAME, dump_manifest, load_manifest_text
 
 REPO = Path(__file__).resolve().parents[2]
+# Shared constants live here, not in conftest.py: every test folder has a conftest, and
+# `from conftest import ...` gets whichever was imported last.
+DEMO_ONNX = REPO / "edgeinfer" / "_data" / "demo" / "shapes-yolo11n-320.onnx"
+DEVICE = "orin-nano-8gb"
 EDGEINFER = [sys.executable, "-m", "edgeinfer"]
 
 

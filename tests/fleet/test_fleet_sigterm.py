@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_ONNX
-from fleet_helpers import EDGEINFER
+from fleet_helpers import DEMO_ONNX, EDGEINFER
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "uplink"))
 from uplink_receivers import Receiver, wait_until  # noqa: E402

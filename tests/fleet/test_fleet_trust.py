@@ -86,7 +86,7 @@ def test_trust_from_environment_and_trust_folder(signed_bundle, keys, tmp_path, 
 
 
 def test_plain_onnx_refused_when_trust_is_configured(keys, tmp_path):
-    from conftest import DEMO_ONNX
+    from fleet_helpers import DEMO_ONNX
 
     with pytest.raises(SignatureError, match="plain ONNX"):
         edgeinfer.load(DEMO_ONNX, trust=[keys["pub"]], device="cpu", warmup=0)

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEVICE
-from fleet_helpers import EDGEINFER, corrupt_onnx, make_variant, zero_scores
+from fleet_helpers import DEVICE, EDGEINFER, corrupt_onnx, make_variant, zero_scores
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "uplink"))
 from uplink_receivers import Receiver, wait_until  # noqa: E402

@@ -8,8 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import DEVICE
-from fleet_helpers import make_variant
+from fleet_helpers import DEVICE, make_variant
 
 from edgeinfer.errors import ConfigError
 from edgeinfer.fleet.watch import BundleWatcher

@@ -87,7 +87,7 @@ def test_each_recipe_points_at_its_own_cache_and_inexact_headers_say_how_to_fix_
     caches = {v: f"artifacts/cache-{v}.cache" for v in ("8.4.1", "8.5.2", "8.6.2", "10.3", "10.16")}
     artifacts = {"onnx": "artifacts/m.onnx", "qdq_onnx": "artifacts/q.onnx", "calib_cache": caches["10.16"]}
     recipes = _recipes(target, artifacts, caches, {"decision": "gpu", "dla_core": None, "nodes": []},
-                       {"images": [1, 3, 320, 320]})
+                       {"images": [1, 3, 320, 320]}, float_layers=[])
     jp5, jp6, jp72 = recipes["jp5.1.2-trt8.5.2"], recipes["jp6.2-trt10.3"], recipes["jp7.2-trt10.16"]
     assert jp5["calib_cache"] == caches["8.5.2"] and f"--calib={caches['8.5.2']}" in jp5["trtexec"]
     assert jp5["calib_header_version"] == 8502 and jp5["calib_header_exact"]
