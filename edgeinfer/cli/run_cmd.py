@@ -44,6 +44,10 @@ def summary_lines(stats: Dict[str, Any]) -> list:
     tel = stats.get("telemetry") or {}
     lines.append(f"telemetry: {tel.get('source', 'not available')}"
                  + (f", {tel['power_w']:.2f} W" if tel.get("power_w") else ""))
+    up = stats.get("uplink")
+    if isinstance(up, dict) and "sent" in up:
+        lines.append(f"uplink: {up['sent']} sent, {up.get('queued', 0)} queued, {up.get('dropped_total', 0)} dropped "
+                     f"({up.get('state', '?')})" + (f", last error: {up['last_error']}" if up.get("last_error") else ""))
     ana = stats.get("analytics")
     if ana:
         counts = "; ".join(f"{sid} {v}" for sid, v in (ana.get("sources") or {}).items() if v)

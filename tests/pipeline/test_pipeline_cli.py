@@ -24,6 +24,8 @@ def test_run_writes_video_stats_and_uplink_records(run_cli, static_model, tmp_pa
     assert proc.returncode == 0, proc.stderr
     assert "frames: 20 out of 20" in proc.stdout and "end-to-end latency: p50" in proc.stdout
     stats = json.loads(stats_path.read_text())
+    up = stats["uplink"]  # the summary says what the uplink did, from the same stats
+    assert f"uplink: {up['sent']} sent, {up['queued']} queued, {up['dropped_total']} dropped" in proc.stdout
     assert stats["frames_out"] == 20 and stats["instances"][0]["backend"] == "onnxruntime" and stats["drops"]["total"] == 0
     import cv2
 
