@@ -103,6 +103,14 @@ class DisplaySink(Sink):
         self._cv2.destroyAllWindows()
 
 
+def per_source_path(path: str, source_id: str, *, multi: bool) -> str:
+    """``out.mp4`` for one source; ``out_<source>.mp4`` when several sources share one file sink."""
+    if not multi:
+        return path
+    stem, ext = os.path.splitext(path)
+    return f"{stem}_{source_id}{ext}"
+
+
 class FileSink(Sink):
     """``file://out.mp4``: annotated video (mp4v), one file per source (``out_<source>.mp4`` with several).
 
@@ -125,10 +133,7 @@ class FileSink(Sink):
         self.frames = 0
 
     def _final_path(self, source_id: str) -> str:
-        if not self._multi:
-            return self._path
-        stem, ext = os.path.splitext(self._path)
-        return f"{stem}_{source_id}{ext}"
+        return per_source_path(self._path, source_id, multi=self._multi)
 
     def _writer(self, source_id: str, image: np.ndarray):
         entry = self._writers.get(source_id)

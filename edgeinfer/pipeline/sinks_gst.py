@@ -167,14 +167,10 @@ class GstFileSink(Sink):
         self._counts: Dict[str, int] = {}
         self.frames = 0
 
-    def _final_path(self, source_id: str) -> str:
-        if not self._multi:
-            return self._path
-        stem, ext = os.path.splitext(self._path)
-        return f"{stem}_{source_id}{ext}"
-
     def _open(self, source_id: str, image: np.ndarray):
-        final = self._final_path(source_id)
+        from .sinks import per_source_path
+
+        final = per_source_path(self._path, source_id, multi=self._multi)
         tmp = self._temp_path_for(final)
         h, w = image.shape[:2]
         pipeline = self._Gst.parse_launch(mp4_launch(tmp, width=w, height=h, fps=self._fps, hardware=self._hardware))
