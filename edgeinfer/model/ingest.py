@@ -3,6 +3,7 @@
 Steps: validate (onnx.checker) → export (.pt only, offline, opset ≤ 17 by default because the
 TensorRT 8.5/8.6 parsers of JetPack 5/6.0 accept ≤ 17) → fix batch/H/W (static by default; DLA
 needs static shapes; ``dynamic=True`` keeps symbolic dims) → shape inference → onnxslim →
+name unnamed nodes →
 checker again → write atomically into ``workdir`` → describe it (ModelInfo: layout, names,
 pre-processing).
 
@@ -128,6 +129,9 @@ def load_model(path: str | Path, *, imgsz: Any = None, batch: int = 1, dynamic: 
         model = ou.simplify(ou.infer_shapes(model))
         note(f"simplified with onnxslim: {before} -> {len(model.graph.node)} nodes")
     model = ou.infer_shapes(model)
+    renamed = ou.name_nodes(model)
+    if renamed:
+        note(f"named {renamed} unnamed or duplicate-named node(s) (Q/DQ exclusions, DLA pins and TensorRT layers go by name)")
     if not dynamic:
         ou.fill_output_shapes_by_running(model)
     ou.check(model, "ingestion")
