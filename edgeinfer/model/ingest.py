@@ -283,6 +283,8 @@ def describe(model: Any, *, source: str, note=None, preprocess: Any = None) -> M
     imgsz = static_hw(shape, spec.layout) or parse_imgsz(meta.get("imgsz"))
     task, layout = detect_layout([o.shape for o in outputs], imgsz=imgsz, names=names,
                                  end2end=parse_bool(meta.get("end2end")), task=meta.get("task"))
+    if layout == "centerface" and not names:
+        names = {0: "face"}
     if task == "detect" and not names and layout in ("yolov8", "yolov5"):
         nc = outputs[0].shape[1] - 4 if layout == "yolov8" else outputs[0].shape[2] - 5
         names = {i: str(i) for i in range(int(nc))}

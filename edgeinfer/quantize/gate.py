@@ -5,10 +5,10 @@ Budget (stated in the report, thresholds included):
 * with labels (``val``): INT8 mAP50-95 may be at most ``budget`` mAP *points* below FP32
   (default **1.0** point = 0.010 mAP50-95, e.g. 0.512 → 0.502 passes);
 * without labels, detectors: INT8 must *agree* with FP32 on held-out inputs, FP32's boxes (conf 0.25)
-  standing in for labels: box F1 ≥ ``min_f1`` (default **0.95**, IoU 0.5, same class, conf 0.25 on both
-  sides: the decisions at the operating threshold) and agreement mAP50-95 ≥ ``min_agreement_map``
-  (default **0.95**: INT8's detections ranked by its own confidence, scored against FP32's boxes at
-  IoU 0.50–0.95, so localisation and confidence order count, not a threshold flip of one box);
+  standing in for labels: agreement mAP50-95 ≥ ``min_agreement_map`` (default **0.95**: INT8's
+  detections ranked by its own confidence, scored against FP32's boxes at IoU 0.50–0.95, so lost,
+  added, shifted and re-ranked boxes all cost) and box F1 ≥ ``min_f1`` (default **0.90**, IoU 0.5,
+  same class, conf 0.25 on both sides: the decisions at the operating threshold);
 * generic (non-detector) models, per raw output: cosine ≥ ``min_output_cosine`` (default **0.99**) and
   max relative error (max |INT8 − FP32| / max |FP32| of that output) ≤ ``max_rel_err`` (default **0.2**).
 
@@ -16,7 +16,10 @@ Why agreement mAP and not a cosine of the class-score tensor (the gate before): 
 every anchor and class, so it depends on how much background a model scores, not on its decisions
 (NudeNet's 18-class YOLOv8n sat at 0.976–0.988 with boxes unchanged). On the demo detector, whose
 labels give the true drop, agreement mAP50-95 separates INT8 that holds (minmax: 0.991, true drop 0.5
-points) from INT8 that does not (entropy: 0.916, true drop 6.9 points); docs/benchmarks/int8.md.
+points) from INT8 that does not (entropy: 0.916, true drop 6.9 points), where box F1 does not (0.96 for
+that entropy model). F1 at a fixed threshold is a secondary bound: on a few dozen held-out images one
+box whose score INT8 moves from 0.26 to 0.24 costs several points of F1 (NudeNet's YOLOv8n: F1 0.91
+with agreement mAP50-95 0.99), so it is held at 0.90, not 0.95; docs/benchmarks/int8.md.
 
 A gate that cannot fail is no gate, so a measurement resting on nothing is **not measured**, and
 INT8 is refused (QuantizeError) unless the caller accepts it (``accept_unmeasured``, CLI
@@ -63,7 +66,7 @@ from .sensitivity import rank_conv_sensitivity
 log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_POINTS = 1.0
-DEFAULT_MIN_F1 = 0.95
+DEFAULT_MIN_F1 = 0.90
 DEFAULT_MIN_AGREEMENT_MAP = 0.95
 DEFAULT_MIN_OUTPUT_COSINE = 0.99
 DEFAULT_MAX_REL_ERR = 0.2
