@@ -39,7 +39,8 @@ def _check_folder(path: Optional[str], flag: str) -> None:
               help="Batch sizes (comma-separated); sizes the engine cannot take are skipped with the reason.")
 @click.option("--delays-ms", default="0,5", show_default=True, help="Max queue delays to try (ms, comma-separated).")
 @click.option("--sla-p95-ms", type=float, default=None,
-              help="Latency SLA. Sweep mode: find each candidate's knee (highest throughput with P95 <= this).")
+              help="Latency SLA in ms. Tunes: each candidate's knee (highest throughput with P95 <= this); "
+                   "with --scenario: PASS/FAIL per scenario.")
 @click.option("--duration", type=float, default=2.0, show_default=True, help="Seconds per sample.")
 @click.option("--max-repeats", type=click.IntRange(min=1), default=6, show_default=True,
               help="Samples per offered rate at most; sampling stops once the last 3 P95s agree within --tolerance.")
