@@ -46,6 +46,8 @@ def _check_folder(path: Optional[str], flag: str) -> None:
               help="Samples per offered rate at most; sampling stops once the last 3 P95s agree within --tolerance.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=0.15, show_default=True,
               help="Relative P95 agreement that counts as stable.")
+@click.option("--min-frames", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Tuner: a sample lasts longer than --duration where needed to hold this many frames.")
 @click.option("--resolution", type=click.FloatRange(0.001, 0.5), default=0.05, show_default=True,
               help="Tuner: stop when the passing and failing offered rates are this close (relative).")
 @click.option("--scenario", "scenario_names", multiple=True, type=click.Choice(["single", "burst", "sustained"]),
@@ -61,7 +63,7 @@ def _check_folder(path: Optional[str], flag: str) -> None:
 @click.option("--write-config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Write the tuner's winner as a config for `edgeinfer run --config` (needs --sla-p95-ms).")
 def bench(bundle: str, batches: str, delays_ms: str, sla_p95_ms: Optional[float], duration: float, max_repeats: int,
-          tolerance: float, resolution: float, scenario_names, max_delay_ms: float, load: float, instance_sets,
+          tolerance: float, min_frames: int, resolution: float, scenario_names, max_delay_ms: float, load: float, instance_sets,
           video: Optional[str], as_json: bool, out_path: Optional[str], plot_path: Optional[str],
           config_path: Optional[str]) -> None:
     """Benchmark BUNDLE (bundle directory or .onnx) on this machine.
@@ -108,7 +110,7 @@ def bench(bundle: str, batches: str, delays_ms: str, sla_p95_ms: Optional[float]
                                 max_delay_ms=max_delay_ms, duration=duration, sla=sla_p95_ms, load=load, say=say)
         elif sla_p95_ms is not None:
             result = _tune(loaded, frames, batch_list, delay_list, sla=sla_p95_ms, duration=duration, resolution=resolution,
-                           stability=stability, say=say)
+                           stability=stability, min_frames=min_frames, say=say)
         else:
             result = _sweep(lib, loaded, frames, batch_list, delay_list, duration=duration, stability=stability, say=say)
         result["model_id"] = getattr(loaded[0][1][0], "model_id", None)
@@ -183,10 +185,10 @@ def _sweep(lib, loaded, frames, batch_list, delay_list, *, duration, stability, 
     return {"mode": "sweep", "points": points, "best": best, "sla_p95_ms": None}
 
 
-def _tune(loaded, frames, batch_list, delay_list, *, sla, duration, resolution, stability, say) -> Dict[str, Any]:
+def _tune(loaded, frames, batch_list, delay_list, *, sla, duration, resolution, stability, min_frames, say) -> Dict[str, Any]:
     from ..pipeline.tune import TuneSettings, tune
 
-    settings = TuneSettings(sla_p95_ms=sla, duration=duration, resolution=resolution, **stability)
+    settings = TuneSettings(sla_p95_ms=sla, duration=duration, resolution=resolution, min_frames=min_frames, **stability)
     started = time.perf_counter()
 
     def progress(kind: str, info: Dict[str, Any]) -> None:
@@ -242,7 +244,8 @@ def _write_config(path: str, result: Dict[str, Any], model: Any, *, bundle: str,
     best, knee, brk = result["best"], result["best"]["knee"], result["best"]["breaking"]
     measured = {k: knee.get(k) for k in ("throughput_fps", "offered_fps", "p50_ms", "p95_ms", "p99_ms", "p95_spread_ms",
                                          "repeats", "stable", "mean_batch")}
-    measured.update(sla_p95_ms=result["sla_p95_ms"], capacity_fps=best["capacity_fps"], sample_seconds=duration,
+    measured.update(sla_p95_ms=result["sla_p95_ms"], capacity_fps=best["capacity_fps"],
+                    sample_seconds=knee.get("sample_seconds", duration),
                     breaking_offered_fps=brk["offered_fps"] if brk else None, breaking_p95_ms=brk["p95_ms"] if brk else None,
                     load_average=_loadavg(), measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     cfg = PipelineConfig(batch=best["batch"], max_delay_ms=float(best["max_delay_ms"]), instances=best["instances"],

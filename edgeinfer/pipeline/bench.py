@@ -177,8 +177,11 @@ def is_stable(values: Sequence[float], *, k: int = 3, tolerance: float = 0.15, f
 
 def measure_stable(models: Sequence[Any], frames: List[np.ndarray], *, batch: int, max_delay: float, rate: float,
                    duration: float, k: int = 3, tolerance: float = 0.15, max_repeats: int = 6,
-                   give_up_above_ms: Optional[float] = None) -> Dict[str, Any]:
+                   give_up_above_ms: Optional[float] = None, min_frames: int = 0) -> Dict[str, Any]:
     """One offered rate, sampled again until the last ``k`` samples' P95 agree within ``tolerance``.
+
+    A sample lasts ``duration`` seconds, longer where needed to hold ``min_frames`` frames (the P95
+    of ten frames is their maximum, and a slow model at a low rate would give no more).
 
     Reports the medians over all samples, the P95 of every sample and their spread. A point whose
     first two samples are both above ``give_up_above_ms`` stops early: an overloaded queue's P95
@@ -187,6 +190,7 @@ def measure_stable(models: Sequence[Any], frames: List[np.ndarray], *, batch: in
     k = max(1, min(int(k), int(max_repeats)))
     samples: List[Dict[str, Any]] = []
     stable = False
+    duration = max(duration, min_frames / rate)
     while len(samples) < max(1, int(max_repeats)):
         samples.append(measure(models, frames, batch=batch, max_delay=max_delay,
                                arrivals=schedule("sustained", rate=rate, duration=duration)))
@@ -202,7 +206,7 @@ def measure_stable(models: Sequence[Any], frames: List[np.ndarray], *, batch: in
 
     return {"offered_fps": round(rate, 2), "p50_ms": med("p50_ms"), "p95_ms": med("p95_ms"), "p99_ms": med("p99_ms"),
             "throughput_fps": med("throughput_fps"), "mean_batch": med("mean_batch"), "frames": sum(s["frames"] for s in samples),
-            "repeats": len(samples), "stable": stable, "p95_samples_ms": p95s,
+            "repeats": len(samples), "stable": stable, "sample_seconds": round(duration, 3), "p95_samples_ms": p95s,
             "p95_spread_ms": [min(p95s), max(p95s)] if p95s else None}
 
 

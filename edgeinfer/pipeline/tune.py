@@ -30,10 +30,12 @@ Progress = Optional[Callable[[str, Dict[str, Any]], None]]
 @dataclasses.dataclass
 class TuneSettings:
     """How hard the tuner looks. ``duration``: seconds per sample; ``k``/``tolerance``/``max_repeats``: a
-    rate is sampled until the last k P95s agree within tolerance (relative), at most max_repeats times."""
+    rate is sampled until the last k P95s agree within tolerance (relative), at most max_repeats times; a sample
+    is made longer where needed to hold ``min_frames`` frames."""
 
     sla_p95_ms: float
     duration: float = 2.0
+    min_frames: int = 30
     k: int = 3
     tolerance: float = 0.15
     max_repeats: int = 6
@@ -100,7 +102,8 @@ def find_knee(models: Sequence[Any], frames: List[np.ndarray], *, batch: int, ma
 
     def probe(rate: float) -> Dict[str, Any]:
         p = measure_stable(models, frames, batch=batch, max_delay=max_delay_ms / 1000.0, rate=rate, duration=s.duration,
-                           k=s.k, tolerance=s.tolerance, max_repeats=s.max_repeats, give_up_above_ms=3 * s.sla_p95_ms)
+                           k=s.k, tolerance=s.tolerance, max_repeats=s.max_repeats, give_up_above_ms=3 * s.sla_p95_ms,
+                           min_frames=s.min_frames)
         p.update(batch=batch, max_delay_ms=max_delay_ms, capacity_fps=cap)
         p["meets_sla"] = p["p95_ms"] is not None and p["p95_ms"] <= s.sla_p95_ms
         points.append(p)
@@ -108,8 +111,8 @@ def find_knee(models: Sequence[Any], frames: List[np.ndarray], *, batch: int, ma
             progress("point", p)
         return p
 
-    # at least ~10 frames per sample at the low rate, but well under the capacity
-    low = probe(min(max(cap * s.low_fraction, 10.0 / s.duration), cap * 0.5))
+    # light, but fast enough that min_frames fit in about two sample durations; well under the capacity
+    low = probe(min(max(cap * s.low_fraction, s.min_frames / (2.0 * s.duration)), cap * 0.5))
     out: Dict[str, Any] = {"batch": batch, "max_delay_ms": max_delay_ms, "capacity_fps": cap, "points": points,
                            "knee": None, "breaking": None, "note": None}
     if not low["meets_sla"]:
@@ -136,6 +139,24 @@ def find_knee(models: Sequence[Any], frames: List[np.ndarray], *, batch: int, ma
         steps += 1
     out["knee"], out["breaking"] = good, bad
     return out
+
+
+def pick_best(candidates: Sequence[Dict[str, Any]], *, resolution: float) -> Optional[Dict[str, Any]]:
+    """The candidate with the highest knee throughput; knees within ``resolution`` of it count as equal (closer
+    is noise), and among those the lowest P95, then the smallest batch and delay win.
+
+    Example:
+        >>> c = lambda b, fps, p95: {"batch": b, "max_delay_ms": 0, "knee": {"throughput_fps": fps, "p95_ms": p95}}
+        >>> pick_best([c(1, 100.0, 40.0), c(2, 102.0, 60.0), c(4, 80.0, 10.0)], resolution=0.05)["batch"]
+        1
+    """
+    with_knee = [c for c in candidates if c["knee"] is not None and c["knee"]["throughput_fps"]]
+    if not with_knee:
+        return None
+    top = max(c["knee"]["throughput_fps"] for c in with_knee)
+    close = [c for c in with_knee if c["knee"]["throughput_fps"] >= top * (1.0 - resolution)]
+    return min(close, key=lambda c: (c["knee"]["p95_ms"] if c["knee"]["p95_ms"] is not None else math.inf,
+                                     c["batch"], c["max_delay_ms"]))
 
 
 def tune(instance_sets: Sequence[Tuple[Optional[str], Sequence[Any]]], frames: List[np.ndarray], *,
@@ -167,9 +188,7 @@ def tune(instance_sets: Sequence[Tuple[Optional[str], Sequence[Any]]], frames: L
                 candidates.append(res)
                 if progress:
                     progress("knee", res)
-    with_knee = [c for c in candidates if c["knee"] is not None]
-    best = max(with_knee, key=lambda c: (c["knee"]["throughput_fps"] or 0.0, -(c["knee"]["p95_ms"] or math.inf)),
-               default=None)
+    best = pick_best(candidates, resolution=settings.resolution)
     return {"mode": "tune", "sla_p95_ms": settings.sla_p95_ms, "settings": dataclasses.asdict(settings),
             "candidates": candidates, "skipped": skipped, "best": best,
             "points": [p for c in candidates for p in c["points"]]}

@@ -67,7 +67,7 @@ def test_static_batch_engine_refuses_larger_batches(demo_model):
 
 def test_unreachable_sla_reports_no_knee(demo_model):
     frames = bench.synthetic_frames(2, size=(320, 240))
-    settings = TuneSettings(sla_p95_ms=0.001, duration=0.3, max_repeats=2)
+    settings = TuneSettings(sla_p95_ms=0.001, duration=0.3, max_repeats=2, min_frames=3)
     res = find_knee([demo_model], frames, batch=1, max_delay_ms=0.0, settings=settings, capacity=20.0)
     assert res["knee"] is None and res["breaking"]["p95_ms"] > 0.001 and "light load" in res["note"]
     assert len(res["points"]) == 1  # nothing higher is tried once a light load misses
