@@ -138,6 +138,9 @@ def find_knee(models: Sequence[Any], frames: List[np.ndarray], *, batch: int, ma
         good, bad = (mid, bad) if mid["meets_sla"] else (good, mid)
         steps += 1
     out["knee"], out["breaking"] = good, bad
+    if (good["throughput_fps"] or 0.0) > 1.15 * cap and out["note"] is None:
+        out["note"] = (f"{good['throughput_fps']:.1f} FPS is above the {cap:.1f} FPS capacity measured first: the machine's "
+                       "load changed during the run; compare candidates on a quiet machine")
     return out
 
 
