@@ -78,3 +78,22 @@ def test_stability_rule():
     assert not bench.is_stable([20.0, 21.0], k=3)
     assert not bench.is_stable([20.0, 60.0, 21.0], k=3, tolerance=0.15)
     assert bench.is_stable([0.2, 0.9, 0.5], k=3, tolerance=0.1, floor_ms=1.0)  # sub-millisecond jitter is noise
+
+
+def test_each_instance_set_is_a_candidate_of_its_own(tmp_path):
+    from edgeinfer.pipeline.config import engine_line
+
+    path = build_mean_onnx(tmp_path / "mean-dyn.onnx")  # dynamic batch: no limit
+    models = [edgeinfer.load(path, device="cpu", warmup=1) for _ in range(3)]
+    try:
+        assert batch_limit(models) == (None, "the engine")
+        assert engine_line(models[1:]) == "2 x onnxruntime (CPUExecutionProvider) on cpu"
+        frames = bench.synthetic_frames(2, size=(128, 96))
+        settings = TuneSettings(sla_p95_ms=0.001, duration=0.1, max_repeats=2, min_frames=2)  # unreachable: one rate each
+        res = tune([("1", models[:1]), ("2", models[1:])], frames, batches=[1, 2], delays_ms=[0.0], settings=settings)
+        got = sorted((c["instances"], c["batch"]) for c in res["candidates"])
+        assert got == [("1", 1), ("1", 2), ("2", 1), ("2", 2)] and res["best"] is None and res["skipped"] == []
+        assert all(p["instances"] == c["instances"] for c in res["candidates"] for p in c["points"])
+    finally:
+        for m in models:
+            m.close()
