@@ -140,7 +140,7 @@ def _tuned_config(path: Optional[str], **given: Any) -> Tuple[Any, Tuple[Any, ..
               help="Video file, image folder/glob, v4l2:///dev/video0 or index, csi://0, rtsp://..., gst://... (repeatable).")
 @click.option("--sink", "sinks", multiple=True, help="display://0, file://out.mp4 or null:// (repeatable).")
 @click.option("--uplink", default=None, help="Results uplink: http://..., mqtt://host:port/topic or file://results.jsonl.")
-@click.option("--uplink-spool", default=None, type=click.Path(), help="Spool folder for the uplink.")
+@click.option("--uplink-spool", default=None, type=click.Path(), help="Spool folder for the uplink [default: $EDGEINFER_SPOOL, else ~/.cache/edgeinfer/spool/<scheme>-<hash of the destination>: one spool per destination].")
 @click.option("--max-frames", type=int, default=None, help="Stop each source after N frames.")
 @click.option("--duration", type=float, default=None, help="Stop after S seconds.")
 @click.option("--batch", type=int, default=1, show_default=True, help="Max micro-batch size.")

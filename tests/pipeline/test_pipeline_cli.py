@@ -100,3 +100,28 @@ def test_bench_scenarios_report_pass_and_fail(run_cli, static_model, tmp_path):
     assert ok.stdout.count("PASS") == 3 and png.stat().st_size > 10_000
     fail = run_cli("bench", static_model, "--scenario", "sustained", "--duration", "0.3", "--sla-p95-ms", "0.0001")
     assert fail.returncode == 1 and "FAIL (p95 >" in fail.stdout
+
+
+def test_default_spool_is_per_destination(run_cli, static_model, tmp_path):
+    """Records queued for an unreachable server stay in that server's spool: a later run that sends to a
+    file must deliver its own 10 frames, not the 10 left over for the server (the default spool used to be
+    one folder for every destination)."""
+    import socket
+
+    video = write_levels_video(tmp_path / "in.mp4", 12)
+    env = {"HOME": str(tmp_path / "home"), "EDGEINFER_SPOOL": ""}
+    with socket.socket() as s:  # a port nobody listens on: every send fails, records stay queued
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/results"
+    first = run_cli("run", static_model, "--source", video, "--max-frames", "10", "--backend", "onnxruntime",
+                    "--uplink", dead, env=env)
+    assert first.returncode == 0, first.stderr
+    results = tmp_path / "results.jsonl"
+    second = run_cli("run", static_model, "--source", video, "--max-frames", "10", "--backend", "onnxruntime",
+                     "--uplink", f"file://{results}", env=env)
+    assert second.returncode == 0, second.stderr
+    records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    flat = [r for rec in records for r in (rec if isinstance(rec, list) else [rec])]
+    assert len(flat) == 10, len(flat)
+    spools = sorted(p.name for p in (tmp_path / "home" / ".cache" / "edgeinfer" / "spool").iterdir())
+    assert len(spools) == 2 and spools[0].startswith("file-") and spools[1].startswith("http-"), spools
