@@ -4,7 +4,7 @@
 For each model and method, on the same calibration inputs and the same check inputs:
 box recall vs FP32 (IoU 0.5, same class), mAP50-95 where labels exist (the demo's synthetic
 val set), the accuracy gate's verdict on that Q/DQ model as made (edgeinfer.quantize.gate rule:
-detectors box F1 >= 0.95 and class-score cosine >= 0.99, generic models output cosine >= 0.99),
+detectors agreement mAP50-95 >= 0.95 and box F1 >= 0.90, generic models output cosine >= 0.99),
 and the time to calibrate + write the Q/DQ ONNX.
 
 Methods (every one: symmetric INT8, per-channel weights, Conv inputs only, decode head and stem
@@ -245,12 +245,18 @@ def _ort(case: Case, method: str, out: Path) -> None:
 
     cm = {"entropy": q.CalibrationMethod.Entropy, "minmax": q.CalibrationMethod.MinMax,
           "percentile": q.CalibrationMethod.Percentile}[method]
-    q.quantize_static(str(case.onnx_path), str(out), _Reader(case.info.input.name, case.calib),
-                      quant_format=q.QuantFormat.QDQ, op_types_to_quantize=["Conv"], per_channel=True,
-                      activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8, calibrate_method=cm,
-                      nodes_to_exclude=_float_nodes(case.onnx_path),
-                      extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
-                                     "OpTypesToExcludeOutputQuantization": ["Conv"]})
+    import onnx
+
+    from edgeinfer.quantize.qdq import _at_least_opset_13
+
+    # per-channel Q/DQ needs opset 13 (CenterFace is opset 9): the same conversion our Q/DQ step makes
+    with _at_least_opset_13(onnx.load(str(case.onnx_path)), Path(case.onnx_path)) as src:
+        q.quantize_static(str(src), str(out), _Reader(case.info.input.name, case.calib),
+                          quant_format=q.QuantFormat.QDQ, op_types_to_quantize=["Conv"], per_channel=True,
+                          activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8, calibrate_method=cm,
+                          nodes_to_exclude=_float_nodes(case.onnx_path),
+                          extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                                         "OpTypesToExcludeOutputQuantization": ["Conv"]})
 
 
 def _modelopt_child(onnx_path: str, calib_npy: str, input_name: str, method: str, exclude: list, out: str) -> None:
@@ -293,10 +299,10 @@ def measure(case: Case, method: str, work: Path, ref: list[list[tuple]]) -> dict
     t0 = time.perf_counter()
     try:
         make(case, method, out)
+        seconds = time.perf_counter() - t0
+        outputs = _run(out, case.check)  # a library may write a model ONNX Runtime then refuses
     except Exception as exc:  # a library failing on a real model is a result too
         return {"method": method, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"}
-    seconds = time.perf_counter() - t0
-    outputs = _run(out, case.check)
     row = {"method": method, "seconds": round(seconds, 1)}
     row.update(box_agreement(preds_per_image(case.boxes(outputs)), preds_per_image(ref)))
     row["recall_margin"] = kept_with_margin(case, outputs, ref)
