@@ -15,10 +15,11 @@ Mark every block a CPU host can run with nothing but loopback networking. Blocks
 and are only parsed, when running them would need:
 - the network or would change the machine: `pip install`, `apt-get`, `scripts/setup.sh`, venvs,
   `docker build`/`docker run`, systemd units, copying files inside the repository;
-- a Jetson, a GPU or TensorRT: `edgeinfer build`, `trtexec`, `doctor` on the device, DLA, `csi://`
+- a Jetson, a GPU or TensorRT: `edgeinfer build`, `trtexec`, the Jetson quickstart, DLA, `csi://`
   cameras, the gpu and jetson tiers;
 - hosts that exist only as examples (`rtsp://cam/1`, `https://ingest.example.com`, MQTT brokers);
-- minutes to hours: benchmarks, the soak test, training the demo model;
+- minutes to hours: benchmarks, the soak test, training the demo model, the test suite itself,
+  host-side INT8 with an accuracy budget (docs/quantize.md);
 - or when the block is not a script: a transcript with its output, a synopsis (`[--opt ...]`), an
   API tour over placeholders (`best.pt`, `frame_bgr`) that only shows signatures.
 """
