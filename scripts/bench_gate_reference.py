@@ -2,8 +2,8 @@
 """What computing the FP32 reference once saves the accuracy gate: the same fallback search run
 with the reference reused (the gate today) and re-run per attempt (the gate before), side by side.
 
-Model: the demo detector (edgeinfer/_data/demo, 320) on synthetic shapes frames. The class-score
-cosine threshold is set between what full INT8 reaches and 1, and at most 3 % of the Convs may
+Model: the demo detector (edgeinfer/_data/demo, 320) on synthetic shapes frames. The agreement
+mAP50-95 threshold is set between what full INT8 reaches and 1, and at most 3 % of the Convs may
 be kept in float, so the gate makes up to three attempts (0, 1, 2 float layers); both arms make the
 same attempts, only the FP32 (and FP16) passes differ. The "per attempt" arm still runs the
 up-front reference the gate needs for its not-measured check, so it does one pass more than the
@@ -49,7 +49,7 @@ def _run(model, calib, work, *, reuse: bool, min_cos: float, fp16) -> tuple[floa
     started = time.monotonic()
     try:
         quantize_with_budget(model.onnx_path, info=model.info, calib=calib, out_dir=work, min_f1=0.0,
-                             min_score_cosine=min_cos, max_float_fraction=0.03, fp16_onnx=fp16)
+                             min_agreement_map=min_cos, max_float_fraction=0.03, fp16_onnx=fp16)
     except QuantizeError:
         pass
     finally:
@@ -70,8 +70,8 @@ def main() -> None:
         calib = load_calibration_images(ds / "images" / "train", model.info, max_images=8 * args.images)
         fp16 = make_fp16_onnx(model.onnx_path, tmp / "h.onnx")
         probe = quantize_with_budget(model.onnx_path, info=model.info, calib=calib, out_dir=tmp / "p",
-                                     min_f1=0.0, min_score_cosine=0.0)
-        cos0 = probe.attempts[0]["score_cosine"]
+                                     min_f1=0.0, min_agreement_map=0.0)
+        cos0 = probe.attempts[0]["agreement_map50_95"]
         min_cos = cos0 + (1.0 - cos0) * 0.5  # out of reach with every Conv in INT8
         rows = {}
         for name, reuse in (("reference reused", True), ("reference per attempt", False)):
@@ -83,7 +83,7 @@ def main() -> None:
     old_gate = before["seconds"] - now["reference_seconds"]  # minus the up-front pass the old gate did not make
     saved = old_gate - now["seconds"]
     result = {"machine": machine_info(), "load_before": load_before, "load_after": load_after,
-              "held_out_images": args.images, "min_score_cosine": min_cos, "rows": rows,
+              "held_out_images": args.images, "min_agreement_map50_95": min_cos, "rows": rows,
               "old_gate_seconds": round(old_gate, 2), "saved_seconds": round(saved, 2),
               "ratio": round(old_gate / now["seconds"], 3)}
     for name, row in rows.items():

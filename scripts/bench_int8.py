@@ -49,9 +49,10 @@ from _machine import machine_info  # noqa: E402
 from edgeinfer.quantize import compute_ranges, decode_nodes, evaluate_accuracy, make_qdq_onnx  # noqa: E402
 from edgeinfer.quantize.gate import (  # noqa: E402
     DEFAULT_MAX_REL_ERR,
+    DEFAULT_MIN_AGREEMENT_MAP,
     DEFAULT_MIN_F1,
+    DEFAULT_MIN_OUTPUT_COSINE,
     DEFAULT_MIN_REFERENCE_BOXES,
-    DEFAULT_MIN_SCORE_COSINE,
     _Gate,
 )
 from edgeinfer.quantize.metrics import box_agreement, detection_map  # noqa: E402
@@ -303,7 +304,8 @@ def measure(case: Case, method: str, work: Path, ref: list[list[tuple]]) -> dict
         preds = _yolo_boxes(case.info, conf=0.001)(outputs)
         row["map50_95"] = detection_map(preds_per_image(preds), case.labels).get("map50_95")
     rep = evaluate_accuracy(case.onnx_path, info=case.info, int8_onnx=out, data=case.check)
-    gate = _Gate("agreement", 1.0, DEFAULT_MIN_F1, DEFAULT_MIN_SCORE_COSINE, DEFAULT_MAX_REL_ERR,
+    kind = "agreement" if case.info.task == "detect" else "outputs"
+    gate = _Gate(kind, 1.0, DEFAULT_MIN_F1, DEFAULT_MIN_AGREEMENT_MAP, DEFAULT_MIN_OUTPUT_COSINE, DEFAULT_MAX_REL_ERR,
                  DEFAULT_MIN_REFERENCE_BOXES)  # the packager's own verdict for a model without labels
     ok, figures = gate.holds(rep)
     row.update(gate="pass" if ok else "miss", **{k: round(v, 4) for k, v in figures.items() if v is not None})
@@ -369,7 +371,7 @@ def main() -> int:
         if "error" in r:
             print(f"| {r['model']} | {r['method']} | error: {r['error']} | | | | | | |")
             continue
-        figs = ", ".join(f"{k} {r[k]}" for k in ("f1", "score_cosine", "output_cosine") if k in r)
+        figs = ", ".join(f"{k} {r[k]}" for k in ("f1", "agreement_map50_95", "score_cosine", "output_cosine", "output_max_rel_err") if k in r)
         margin = "" if np.isnan(r["recall_margin"]) else f"{r['recall_margin']:.3f}"
         print(f"| {r['model']} | {r['method']} | {r['recall']:.3f} (of {r['reference_boxes']}) | {margin} | "
               f"{r['precision']:.3f} | {r.get('map50_95', '')} | {r['gate']} | {figs} | {r['seconds']} |")

@@ -12,7 +12,8 @@ Target: the whole INT8 package of YOLO11n-640 with 200 calibration images under 
 ``--whole REV`` also times the whole ``edgeinfer package`` CLI (YOLO11n-640 ONNX, 200 calibration
 frames, ``--device orin-nx-16gb --precision int8``: a DLA device, each version's default method)
 for this tree and for git revision REV (extracted to a temp dir), alternately in one run, so the
-ratio is measured under the same machine load.
+ratio is measured under the same machine load. ``--whole none`` times this tree only;
+``--rounds N`` repeats each side (median and spread are printed).
 
 Usage:
     .venv/bin/python scripts/bench_package_stages.py [--images 200] [--methods minmax,entropy,percentile]
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -183,18 +185,22 @@ def bench_whole(rev: str, *, images: int, work: Path, rounds: int = 1) -> dict:
 
     base = work / "baseline"
     base.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "edgeinfer"], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+    if rev != "none":
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "edgeinfer"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
     model = load_model("yolo11n.yaml", imgsz=640, workdir=work / "model")
     calib = make_video(work / "calib.mp4", frames=images, size=(640, 480), seed=5)
     row: dict = {"model": "yolo11n-640 (random weights)", "images": images, "baseline": rev, "now_s": [], "before_s": []}
     for i in range(rounds):
-        for key, root in (("before_s", base), ("now_s", REPO)):
+        for key, root in (("before_s", base), ("now_s", REPO)) if rev != "none" else (("now_s", REPO),):
             seconds, method = _package_seconds(root, model.onnx_path, calib, work / f"{key}{i}.bundle")
             row[key].append(seconds)
             row[key.replace("_s", "_method")] = method
             print(f"whole package ({key[:-2]}): {seconds} s, method {method}", flush=True)
-    row["ratio_now_to_before"] = round(min(row["now_s"]) / min(row["before_s"]), 3)
+    if row["before_s"]:
+        row["ratio_now_to_before"] = round(statistics.median(row["now_s"]) / statistics.median(row["before_s"]), 3)
+    row["now_median_s"] = round(statistics.median(row["now_s"]), 1)
+    row["now_spread_s"] = [min(row["now_s"]), max(row["now_s"])]
     row["target_s"] = TARGET_S
     return row
 
@@ -207,6 +213,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     ap.add_argument("--whole", metavar="REV", default=None,
                     help="also time the whole package CLI for this tree and for git revision REV, side by side")
+    ap.add_argument("--rounds", type=int, default=1, help="--whole: repeat each side this many times (median, spread)")
     ap.add_argument("--histogram", type=Path, default=None, metavar="ONNX",
                     help="time the range reductions per image on tensors shaped like this model's, side by side")
     ap.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True, help="time each stage")
@@ -222,7 +229,7 @@ def main() -> int:
         machine["histogram"] = hist
     with tempfile.TemporaryDirectory(prefix="bench-package-") as tmp:
         if args.whole:
-            whole = bench_whole(args.whole, images=args.images, work=Path(tmp) / "whole")
+            whole = bench_whole(args.whole, images=args.images, work=Path(tmp) / "whole", rounds=args.rounds)
             print(json.dumps(whole), flush=True)
             machine["whole_package"] = whole
         video = make_video(Path(tmp) / "calib.mp4", frames=args.images + HELDOUT, size=(640, 480), seed=3)

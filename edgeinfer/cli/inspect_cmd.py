@@ -136,8 +136,10 @@ def _accuracy_lines(acc: Dict[str, Any]) -> List[str]:
             if metric in vals and metric in ref:
                 figures.append(f"{metric} {ref[metric]:.3f} -> {prec} {vals[metric]:.3f}")
         if "agreement" in vals:
-            figures.append(f"{prec} vs fp32 box F1 {vals['agreement'].get('f1', 0):.3f}, "
-                           f"score cosine {vals.get('score_cosine', 0):.4f}")
+            agree = vals["agreement"]
+            amap = agree.get("map50_95")
+            figures.append(f"{prec} vs fp32 box F1 {agree.get('f1') or 0:.3f}, agreement mAP50-95 "
+                           + (f"{amap:.3f}" if amap is not None else "-"))
     lines = [f"  accuracy     {'; '.join(figures) or '-'} ({acc.get('images', '?')} images, {acc.get('backend', '?')})"]
     if acc.get("criterion"):
         lines.append(f"               budget: {acc['criterion']}; {len(acc.get('excluded_layers') or [])} layer(s) kept in float")

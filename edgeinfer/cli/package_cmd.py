@@ -26,7 +26,8 @@ def _ProgressLine() -> Any:
 @click.option("--accuracy-budget", type=click.FloatRange(min=0), default=None,
               help="With --val: max INT8 mAP50-95 drop vs FP32, in mAP points (x100); default 1.0, i.e. 0.010 mAP "
                    "(0.512 -> 0.502 passes). Without --val INT8 must agree with FP32 on held-out calibration images "
-                   "instead (box F1 >= 0.95, score cosine >= 0.99; generic models: output cosine >= 0.99, max "
+                   "instead (agreement mAP50-95 >= 0.95 with FP32's boxes as labels and box F1 >= 0.90; generic models: "
+                   "output cosine >= 0.99, max "
                    "relative error <= 0.2).")
 @click.option("--accept-unmeasured", is_flag=True,
               help="Ship INT8 even when its accuracy cannot be measured (too few FP32/labelled boxes, e.g. "

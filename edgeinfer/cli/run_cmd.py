@@ -156,13 +156,28 @@ def _post_options(confs, iou: float, classes: Optional[str], max_det: int, task:
     return opts
 
 
+def _tuned_config(path: Optional[str], **given: Any) -> Tuple[Any, Tuple[Any, ...]]:
+    """The config file and the knobs to pass: flags typed on the command line win, the rest come from the file."""
+    if path is None:
+        return None, tuple(given.values())
+    from ..pipeline.config import PipelineConfig
+
+    config = PipelineConfig.from_file(path)
+    ctx = click.get_current_context()
+    typed = {k: v if ctx.get_parameter_source(k) not in (None, click.core.ParameterSource.DEFAULT) else None
+             for k, v in given.items()}
+    knobs = {**config.knobs(), **{k: v for k, v in typed.items() if v is not None}}
+    click.echo(f"config {path}: " + ", ".join(f"{k} {v}" for k, v in knobs.items()), err=True)
+    return config, tuple(typed.values())
+
+
 @click.command("run")
 @click.argument("bundle", type=click.Path(exists=True), required=False)
 @click.option("--source", "sources", multiple=True, required=True,
               help="Video file, image folder/glob, v4l2:///dev/video0 or index, csi://0, rtsp://..., gst://... (repeatable).")
 @click.option("--sink", "sinks", multiple=True, help="display://0, file://out.mp4 or null:// (repeatable).")
 @click.option("--uplink", default=None, help="Results uplink: http://..., mqtt://host:port/topic or file://results.jsonl.")
-@click.option("--uplink-spool", default=None, type=click.Path(), help="Spool folder for the uplink.")
+@click.option("--uplink-spool", default=None, type=click.Path(), help="Spool folder for the uplink [default: $EDGEINFER_SPOOL, else ~/.cache/edgeinfer/spool/<scheme>-<hash of the destination>: one spool per destination].")
 @click.option("--max-frames", type=int, default=None, help="Stop each source after N frames.")
 @click.option("--duration", type=float, default=None, help="Stop after S seconds.")
 @click.option("--batch", type=int, default=1, show_default=True, help="Max micro-batch size.")
@@ -196,10 +211,12 @@ def _post_options(confs, iou: float, classes: Optional[str], max_det: int, task:
               help="YAML with zones, counting lines and event rules per source (implies --track).")
 @click.option("--record-events", type=click.Path(file_okay=False), default=None,
               help="Folder for event clips (pre/post-roll MP4 next to each event's JSON).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Tuned config (edgeinfer bench --write-config): batch, max delay, instances, queue size; flags given win.")
 @fleet_options
 def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames, duration, batch, max_delay_ms, instances,
-        backend, fallback, loop, sink_lossless, stats_path, stats_json, as_json, status_interval, metrics_port, confs, iou, classes, max_det,
-        task, stride, track, zones, record_events, fleet) -> None:
+        backend, fallback, loop, sink_lossless, stats_path, stats_json, as_json, status_interval, metrics_port, confs, iou,
+        classes, max_det, task, stride, track, zones, record_events, config_path, fleet) -> None:
     """Run BUNDLE (a bundle directory or .onnx) over one or more sources.
 
     With --watch DIR, BUNDLE may be omitted (the newest valid bundle in DIR runs) and newer bundles
@@ -212,6 +229,8 @@ def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames,
     from ..pipeline.pipeline import Pipeline
 
     batch, max_delay_ms = _parse_batch(batch, max_delay_ms)
+    config, (batch, max_delay_ms, instances) = _tuned_config(config_path, batch=batch, max_delay_ms=max_delay_ms,
+                                                            instances=instances)
     fleet_run = FleetRun(bundle, fleet)
     stats_path = _stats_target(stats_path, stats_json)
     if stats_path:
@@ -224,7 +243,7 @@ def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames,
     if backend != "auto":
         load_kwargs["backend"] = backend
     p = Pipeline(fleet_run.bundle, sources=list(sources), sink=list(sinks) or None, uplink=uplink, uplink_spool=uplink_spool,
-                 batch=batch, max_delay_ms=max_delay_ms, instances=instances,
+                 batch=batch, max_delay_ms=max_delay_ms, instances=instances, config=config,
                  fallback=None if fallback == "none" or backend == "onnxruntime" else fallback,
                  loop=loop, max_frames=max_frames, metrics_port=metrics_port, load_kwargs=load_kwargs,
                  collect_results=False, telemetry="auto", sink_lossless=sink_lossless, stride=stride,

@@ -30,6 +30,7 @@ OUTPUT_LAYOUTS = (
     "yolov5",  # [B, N, 5+nc]: xywh, objectness, class scores
     "end2end",  # [B, K, 6]: x1 y1 x2 y2 score class (NMS inside the model)
     "efficient_nms",  # 4 outputs: num_dets [B,1], boxes [B,K,4] xyxy, scores [B,K], classes [B,K] (TRT EfficientNMS)
+    "centerface",  # 4 stride-4 maps: heatmap [B,1,h,w], log-size [B,2,h,w], offset [B,2,h,w], landmarks [B,10,h,w]
     "generic",  # anything else: raw named outputs
 )
 

@@ -3,6 +3,7 @@
 Steps: validate (onnx.checker) → export (.pt only, offline, opset ≤ 17 by default because the
 TensorRT 8.5/8.6 parsers of JetPack 5/6.0 accept ≤ 17) → fix batch/H/W (static by default; DLA
 needs static shapes; ``dynamic=True`` keeps symbolic dims) → shape inference → onnxslim →
+name unnamed nodes →
 checker again → write atomically into ``workdir`` → describe it (ModelInfo: layout, names,
 pre-processing).
 
@@ -128,6 +129,9 @@ def load_model(path: str | Path, *, imgsz: Any = None, batch: int = 1, dynamic: 
         model = ou.simplify(ou.infer_shapes(model))
         note(f"simplified with onnxslim: {before} -> {len(model.graph.node)} nodes")
     model = ou.infer_shapes(model)
+    renamed = ou.name_nodes(model)
+    if renamed:
+        note(f"named {renamed} unnamed or duplicate-named node(s) (Q/DQ exclusions, DLA pins and TensorRT layers go by name)")
     if not dynamic:
         ou.fill_output_shapes_by_running(model)
     ou.check(model, "ingestion")
@@ -279,6 +283,8 @@ def describe(model: Any, *, source: str, note=None, preprocess: Any = None) -> M
     imgsz = static_hw(shape, spec.layout) or parse_imgsz(meta.get("imgsz"))
     task, layout = detect_layout([o.shape for o in outputs], imgsz=imgsz, names=names,
                                  end2end=parse_bool(meta.get("end2end")), task=meta.get("task"))
+    if layout == "centerface" and not names:
+        names = {0: "face"}
     if task == "detect" and not names and layout in ("yolov8", "yolov5"):
         nc = outputs[0].shape[1] - 4 if layout == "yolov8" else outputs[0].shape[2] - 5
         names = {i: str(i) for i in range(int(nc))}

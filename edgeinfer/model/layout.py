@@ -7,6 +7,8 @@ The decision uses shapes first and Ultralytics metadata to break ties:
 * ``end2end`` ``[B, K, 6]`` (x1 y1 x2 y2 score class; YOLOv10/YOLO26 ``end2end`` exports) or the
   four-output EfficientNMS form ``num_dets [B,1], boxes [B,K,4], scores [B,K], classes [B,K]``
   (layout ``efficient_nms``).
+* ``centerface`` CenterFace's four stride-4 maps, in its export order: heatmap ``[B,1,H/4,W/4]``,
+  log box size ``[B,2,..]``, centre offset ``[B,2,..]``, five landmarks ``[B,10,..]`` (one class, "face").
 * ``generic`` anything else; the runtime hands back raw named outputs.
 
 When the image size is known, the anchor count N must equal the grid cell count exactly, which
@@ -21,6 +23,8 @@ Example:
     ('detect', 'yolov5')
     >>> detect_layout([[1, 1, 320, 320]], imgsz=(320, 320), names={})
     ('generic', 'generic')
+    >>> detect_layout([[1, 1, 80, 80], [1, 2, 80, 80], [1, 2, 80, 80], [1, 10, 80, 80]], imgsz=(320, 320), names={})
+    ('detect', 'centerface')
 """
 from __future__ import annotations
 
@@ -65,6 +69,8 @@ def detect_layout(output_shapes: Sequence[Shape], *, imgsz: tuple[int, int] | No
         return ("generic", "generic")  # segment/pose/classify/obb: raw outputs until the runtime decodes them
     if _is_efficient_nms(output_shapes):
         return ("detect", "efficient_nms")
+    if _is_centerface(output_shapes, imgsz):
+        return ("detect", "centerface")
     if len(output_shapes) != 1 or len(output_shapes[0]) != 3:
         return ("generic", "generic")
     _, a, b = output_shapes[0]
@@ -85,6 +91,18 @@ def detect_layout(output_shapes: Sequence[Shape], *, imgsz: tuple[int, int] | No
     if b == 6 and not isinstance(a, int) and end2end:
         return ("detect", "end2end")
     return ("generic", "generic")
+
+
+def _is_centerface(shapes: Sequence[Shape], imgsz: tuple[int, int] | None) -> bool:
+    """Four rank-4 maps with 1, 2, 2 and 10 channels on one stride-4 grid (CenterFace's export)."""
+    if len(shapes) != 4 or any(len(s) != 4 for s in shapes):
+        return False
+    if [s[1] for s in shapes] != [1, 2, 2, 10] or len({tuple(s[2:]) for s in shapes}) != 1:
+        return False
+    h, w = shapes[0][2:]
+    if imgsz and isinstance(h, int) and isinstance(w, int):
+        return (h * 4, w * 4) == tuple(imgsz)
+    return True
 
 
 def _looks_end2end(rows: int, cells: set[int], nc: int, end2end: bool) -> bool:

@@ -195,6 +195,41 @@ def save_onnx_atomic(model: Any, path: str | Path) -> Path:
     return path
 
 
+def name_nodes(model: Any) -> int:
+    """Give every unnamed (or duplicate-named) node a unique name, in place; returns how many were named.
+
+    Older exporters (CenterFace's opset-9 graph, for one) leave node names empty. Everything after
+    ingestion refers to nodes by name: the Q/DQ step's float-kept layers (ONNX Runtime's quantizer
+    excludes by name, so an excluded ``""`` would exclude *every* unnamed Conv and leave an "INT8"
+    model without a single Q/DQ pair), the DLA placement pins, and TensorRT's layer names, which the
+    ONNX parser takes from the node name.
+
+    Example:
+        >>> import onnx.helper as h
+        >>> g = h.make_graph([h.make_node("Relu", ["x"], ["y"]), h.make_node("Relu", ["y"], ["z"], name="r")],
+        ...                  "g", [h.make_tensor_value_info("x", 1, [1])], [h.make_tensor_value_info("z", 1, [1])])
+        >>> m = h.make_model(g)
+        >>> name_nodes(m), [n.name for n in m.graph.node]
+        (1, ['Relu_0', 'r'])
+    """
+    taken = {n.name for n in model.graph.node if n.name}
+    seen: set[str] = set()
+    named = 0
+    for i, node in enumerate(model.graph.node):
+        if node.name and node.name not in seen:
+            seen.add(node.name)
+            continue
+        base = f"{node.op_type}_{i}" if not node.name else f"{node.name}_{i}"
+        name, k = base, 1
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        node.name = name
+        taken.add(name)
+        seen.add(name)
+        named += 1
+    return named
+
+
 def topological_sort(model: Any) -> None:
     """Reorder graph nodes so every input is produced before use (in place).
 

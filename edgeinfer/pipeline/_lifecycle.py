@@ -60,8 +60,28 @@ def make_uplink(uplink, spool):
         return uplink, False
     from ..uplink import Uplink  # engineer U's store-and-forward uplink
 
-    spool = spool or os.environ.get("EDGEINFER_SPOOL") or os.path.join(os.path.expanduser("~"), ".cache", "edgeinfer", "spool")
+    spool = spool or os.environ.get("EDGEINFER_SPOOL") or default_spool_for(str(uplink))
     return Uplink(str(uplink), spool_dir=spool), True
+
+
+def default_spool_for(url: str) -> str:
+    """``~/.cache/edgeinfer/spool/<destination>``: one spool per destination, so records queued for one
+    server are never delivered to another by a later run with a different ``--uplink``.
+
+    Example:
+        >>> a, b = default_spool_for("http://a:8080/r"), default_spool_for("http://b:8080/r")
+        >>> a != b and a == default_spool_for("http://user:pw@a:8080/r")
+        True
+    """
+    import hashlib
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    bare = urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")
+                                     if parts.hostname else parts.netloc))  # credentials do not change the target
+    key = hashlib.sha256(bare.encode("utf-8")).hexdigest()[:12]
+    scheme = "".join(ch for ch in parts.scheme if ch.isalnum()) or "uplink"
+    return os.path.join(os.path.expanduser("~"), ".cache", "edgeinfer", "spool", f"{scheme}-{key}")
 
 
 def make_telemetry(telemetry):

@@ -26,22 +26,29 @@ def _save(fig, path: str) -> str:
 
 
 def plot_sweep(result: Dict[str, Any], path: str, *, title: str = "") -> str:
-    """P95 latency vs achieved throughput, one line per (batch, delay); the SLA as a horizontal line."""
+    """P95 latency (median, bars: min-max over samples) vs throughput, or vs offered rate for the tuner, one line per
+    (batch, delay, instances); the SLA as a horizontal line and the best point (the tuner's winning knee) circled."""
     plt = _pyplot()
+    x_key = "offered_fps" if result.get("mode") == "tune" else "throughput_fps"
     fig, ax = plt.subplots(figsize=(7, 4.5))
     groups: Dict[tuple, list] = {}
     for p in result["points"]:
-        groups.setdefault((p["batch"], p["max_delay_ms"]), []).append(p)
-    for (b, d), pts in sorted(groups.items()):
-        pts = sorted(pts, key=lambda p: p["throughput_fps"])
-        ax.plot([p["throughput_fps"] for p in pts], [p["p95_ms"] for p in pts], marker="o", label=f"batch {b}, delay {d:g} ms")
+        groups.setdefault((p["batch"], p["max_delay_ms"], p.get("instances") or ""), []).append(p)
+    for (b, d, inst), pts in sorted(groups.items()):
+        pts = sorted(pts, key=lambda p: p[x_key] or 0.0)
+        ys = [p["p95_ms"] for p in pts]
+        spread = [p.get("p95_spread_ms") or [y, y] for p, y in zip(pts, ys)]
+        ax.errorbar([p[x_key] for p in pts], ys, yerr=[[y - s[0] for y, s in zip(ys, spread)], [s[1] - y for y, s in zip(ys, spread)]],
+                    marker="o", capsize=3, label=f"batch {b}, delay {d:g} ms" + (f", instances {inst}" if inst else ""))
     if result.get("sla_p95_ms") is not None:
         ax.axhline(result["sla_p95_ms"], color="red", linestyle="--", label=f"SLA p95 {result['sla_p95_ms']:g} ms")
     best = result.get("best")
     if best:
-        ax.scatter([best["throughput_fps"]], [best["p95_ms"]], s=160, facecolors="none", edgecolors="black", label="best")
-    ax.set_xlabel("throughput (frames/s)")
+        ax.scatter([best[x_key]], [best["p95_ms"]], s=160, facecolors="none", edgecolors="black",
+                   label="knee (best)" if x_key == "offered_fps" else "best")
+    ax.set_xlabel("offered load (frames/s)" if x_key == "offered_fps" else "throughput (frames/s)")
     ax.set_ylabel("P95 latency (ms)")
+    ax.set_yscale("log")
     ax.set_title(title or "latency vs throughput")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

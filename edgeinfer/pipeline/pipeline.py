@@ -22,6 +22,7 @@ from ._fleet import FleetMixin
 from ._lifecycle import deferred_sigint, make_telemetry, make_uplink, parse_sources
 from .analytics_hook import make_analytics, merge_post_options
 from .capture import CaptureWorker, ReconnectPolicy, SourceEvent
+from .config import PipelineConfig, pipeline_knobs
 from .hub import FrameHub
 from .infer import Collector, InferWorker
 from .models import fallback_factory, resolve_models
@@ -44,7 +45,9 @@ class Pipeline(FleetMixin):
         sink: ``display://0``, ``file://out.mp4``, ``rtsp://@:8554/live``, ``images://DIR``, ``null://``, a callable ``fn(result, frame)``, or a list.
         uplink: an ``Uplink`` (anything with ``put``) or its URL (then created with ``uplink_spool``).
         on_result: callback style; called with each FrameResult in order, in a delivery thread.
-        batch / max_delay_ms: dynamic micro-batching (Triton semantics).
+        batch / max_delay_ms: dynamic micro-batching (Triton semantics). Default 1 and 5 ms (or the config's).
+        config: a tuned config (``edgeinfer bench --write-config``): a JSON path, a mapping or a PipelineConfig; it sets
+            batch, max_delay_ms, instances and queue_size where those arguments are not given (docs/pipeline.md).
         instances: with a model path, a count or names such as ``"gpu,dla0,dla1"``.
         fallback: ``"onnxruntime"``, a Model or a factory used when an instance fails at run time.
         reconnect: watchdog/backoff policy for live sources. loop: replay files forever (soak tests).
@@ -65,16 +68,19 @@ class Pipeline(FleetMixin):
     """
 
     def __init__(self, model: Any, *, sources, sink=None, uplink=None, on_result: Optional[Callable[[FrameResult], Any]] = None,
-                 batch: int = 1, max_delay_ms: float = 5.0, instances=None, fallback=None,
+                 batch: Optional[int] = None, max_delay_ms: Optional[float] = None, instances=None, fallback=None,
                  reconnect: Optional[ReconnectPolicy] = None, loop: bool = False, max_frames: Optional[int] = None,
-                 return_frames: bool = False, queue_size: int = 2, sink_queue: int = 8, result_queue: int = 16,
+                 return_frames: bool = False, queue_size: Optional[int] = None, sink_queue: int = 8, result_queue: int = 16,
                  status_interval: Optional[float] = None, metrics_port: Optional[int] = None,
                  metrics_host: str = "127.0.0.1", telemetry: Any = "auto", uplink_spool: Optional[str] = None,
                  load_kwargs: Optional[dict] = None, draw: bool = True, join_timeout: float = 5.0,
                  collect_results: bool = True, sink_lossless: bool = False,
                  on_event: Optional[Callable[[SourceEvent], Any]] = None, shadow_frames: int = 0, tracker: Optional[str] = None,
                  zones: Any = None, record_events: Optional[str] = None, analytics: Any = None, stride: int = 1,
-                 on_analytics_event: Optional[Callable[[Any], Any]] = None, **post_options: Any) -> None:
+                 on_analytics_event: Optional[Callable[[Any], Any]] = None, config: Any = None, **post_options: Any) -> None:
+        cfg = PipelineConfig.load(config) if config is not None else None  # explicit arguments win over the file
+        knobs = pipeline_knobs(cfg, batch=batch, max_delay_ms=max_delay_ms, instances=instances, queue_size=queue_size)
+        batch, max_delay_ms, instances, queue_size = (knobs[k] for k in ("batch", "max_delay_ms", "instances", "queue_size"))
         if int(batch) < 1:
             raise ConfigError(f"batch={batch} must be at least 1", hint="use batch=1 for lowest latency")
         if float(max_delay_ms) < 0:
@@ -96,6 +102,8 @@ class Pipeline(FleetMixin):
         sinks = [] if sink is None else [make_sink(s, multi_source=len(self._source_specs) > 1, on_quit=self._stop_requested.set)
                                          for s in (sink if isinstance(sink, (list, tuple)) else [sink])]
         self._instances, self._owned_models, model_path = resolve_models(model, instances=instances, load_kwargs=load_kwargs)
+        if cfg is not None:
+            cfg.warn_if_stale(self._instances[0][1])
         try:
             self._fallback = fallback_factory(fallback, model_path=model_path, load_kwargs=load_kwargs)
             self._fallback_spec = fallback

@@ -4,7 +4,8 @@ What it measures, per candidate precision, against the FP32 model on the same in
 
 * every output: max / mean absolute error and cosine similarity (flattened over all images);
 * detectors: precision/recall/F1 of the candidate's boxes against FP32's boxes (IoU 0.5, same
-  class, conf 0.25) and the cosine of the class-score channels;
+  class, conf 0.25), the *agreement mAP* (mAP50 and mAP50-95 of the candidate's detections with
+  FP32's boxes as labels) and, for information, the cosine of the class-score channels;
 * with a labelled set (a YOLO ``val`` dir with images/ + labels/, or a data.yaml): mAP50 and
   mAP50-95 of every precision (conf 0.001, NMS IoU 0.7, max 300 boxes, as Ultralytics validates),
   boxes decoded by the runtime's own ``postprocess`` and mapped back to the original images.
@@ -155,8 +156,9 @@ def evaluate_accuracy(fp32_onnx: str | Path, *, info: Any, int8_onnx: str | Path
             figures[name] = {"outputs": _output_errors(outputs["fp32"], outputs[name], info)}
             if detect:
                 dets = _decode(outputs[name], info, ref.transforms, _AGREE_CONF, 0.45)
-                figures[name]["agreement"] = box_agreement(
-                    _tuples(dets), _tuples(ref.boxes(info, "fp32", _AGREE_CONF, 0.45)))
+                fp32 = _tuples(ref.boxes(info, "fp32", _AGREE_CONF, 0.45))
+                figures[name]["agreement"] = box_agreement(_tuples(dets), fp32)
+                figures[name]["agreement"].update(_agreement_map(outputs[name], info, ref, fp32))
                 figures[name]["score_cosine"] = _score_cosine(outputs["fp32"][0], outputs[name][0], info)
         if ref.labels is not None and detect:
             found = (ref.boxes(info, name, _MAP_CONF, _MAP_IOU) if name in ref.outputs
@@ -164,6 +166,20 @@ def evaluate_accuracy(fp32_onnx: str | Path, *, info: Any, int8_onnx: str | Path
             figures[name].update(detection_map(_tuples(found), ref.labels))
     return AccuracyReport(precisions=figures, images=len(ref.x), labelled=ref.labels is not None and detect,
                           reference=ref.summary(info))
+
+
+def _agreement_map(outputs: list[np.ndarray], info: Any, ref: Reference, fp32: list[tuple]) -> dict:
+    """mAP of the candidate's detections (conf >= 0.001, as mAP is computed) with FP32's boxes as labels.
+
+    Threshold-free on the candidate's side: a box whose confidence INT8 moves across 0.25 still counts
+    if INT8 ranks it where FP32 did; a box INT8 loses, adds or shifts (IoU 0.5-0.95) costs AP.
+    None when FP32 found no box (nothing to agree on).
+    """
+    if not any(len(b[0]) for b in fp32):
+        return {"map50": None, "map50_95": None}
+    found = _decode(outputs, info, ref.transforms, _MAP_CONF, _MAP_IOU)
+    scored = detection_map(_tuples(found), [(b[0], b[2]) for b in fp32])
+    return {"map50": scored["map50"], "map50_95": scored["map50_95"]}
 
 
 def _run(path: Path, x: np.ndarray, name: str, progress: Progress | None) -> list[np.ndarray]:

@@ -174,13 +174,16 @@ def _load_npy(path: Path, info: Any, max_images: int, input_hw: tuple[int, int] 
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:
         raise QuantizeError(f"cannot read {path} as a .npy array: {exc}", hint="save it with numpy.save") from exc
+    from ..runtime.preprocess import input_shape
+
     hw = _input_hw(info, input_hw)
-    channels = info.input.shape[1] if len(info.input.shape) == 4 and isinstance(info.input.shape[1], int) else 3
-    expected = (channels, hw[0], hw[1])
+    expected = input_shape(info.preprocess, hw)  # the model's own layout: (C,H,W) or (H,W,C)
     if arr.ndim != 4 or tuple(arr.shape[1:]) != expected or len(arr) == 0:
         raise QuantizeError(
-            f"{path.name} has shape {tuple(arr.shape)}, expected (N, {expected[0]}, {expected[1]}, {expected[2]})",
-            hint="save pre-processed NCHW float32 inputs at the model's size, or give an image folder instead",
+            f"{path.name} has shape {tuple(arr.shape)}, expected (N, {expected[0]}, {expected[1]}, {expected[2]}) "
+            f"({info.preprocess.layout}, the model's input layout)",
+            hint=f"save pre-processed {info.preprocess.layout} float32 inputs at the model's size, "
+                 "or give an image folder instead",
         )
     if not np.issubdtype(arr.dtype, np.floating):
         raise QuantizeError(f"{path.name} holds {arr.dtype}, expected float32 pre-processed inputs",

@@ -4,10 +4,22 @@ Budget (stated in the report, thresholds included):
 
 * with labels (``val``): INT8 mAP50-95 may be at most ``budget`` mAP *points* below FP32
   (default **1.0** point = 0.010 mAP50-95, e.g. 0.512 → 0.502 passes);
-* without labels, detectors: INT8 must *agree* with FP32 on held-out inputs: box F1 ≥ ``min_f1``
-  (default **0.95**, IoU 0.5, same class) and class-score cosine ≥ ``min_score_cosine`` (default **0.99**);
-* generic (non-detector) models, per raw output: cosine ≥ ``min_score_cosine`` (default **0.99**) and
+* without labels, detectors: INT8 must *agree* with FP32 on held-out inputs, FP32's boxes (conf 0.25)
+  standing in for labels: agreement mAP50-95 ≥ ``min_agreement_map`` (default **0.95**: INT8's
+  detections ranked by its own confidence, scored against FP32's boxes at IoU 0.50–0.95, so lost,
+  added, shifted and re-ranked boxes all cost) and box F1 ≥ ``min_f1`` (default **0.90**, IoU 0.5,
+  same class, conf 0.25 on both sides: the decisions at the operating threshold);
+* generic (non-detector) models, per raw output: cosine ≥ ``min_output_cosine`` (default **0.99**) and
   max relative error (max |INT8 − FP32| / max |FP32| of that output) ≤ ``max_rel_err`` (default **0.2**).
+
+Why agreement mAP and not a cosine of the class-score tensor (the gate before): that cosine runs over
+every anchor and class, so it depends on how much background a model scores, not on its decisions
+(NudeNet's 18-class YOLOv8n sat at 0.976–0.988 with boxes unchanged). On the demo detector, whose
+labels give the true drop, agreement mAP50-95 separates INT8 that holds (minmax: 0.991, true drop 0.5
+points) from INT8 that does not (entropy: 0.916, true drop 6.9 points), where box F1 does not (0.96 for
+that entropy model). F1 at a fixed threshold is a secondary bound: on a few dozen held-out images one
+box whose score INT8 moves from 0.26 to 0.24 costs several points of F1 (NudeNet's YOLOv8n: F1 0.91
+with agreement mAP50-95 0.99), so it is held at 0.90, not 0.95; docs/benchmarks/int8.md.
 
 A gate that cannot fail is no gate, so a measurement resting on nothing is **not measured**, and
 INT8 is refused (QuantizeError) unless the caller accepts it (``accept_unmeasured``, CLI
@@ -54,8 +66,9 @@ from .sensitivity import rank_conv_sensitivity
 log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_POINTS = 1.0
-DEFAULT_MIN_F1 = 0.95
-DEFAULT_MIN_SCORE_COSINE = 0.99
+DEFAULT_MIN_F1 = 0.90
+DEFAULT_MIN_AGREEMENT_MAP = 0.95
+DEFAULT_MIN_OUTPUT_COSINE = 0.99
 DEFAULT_MAX_REL_ERR = 0.2
 DEFAULT_MIN_REFERENCE_BOXES = 20
 TINY_SET_IMAGES = 32
@@ -93,6 +106,7 @@ class _Gate:
     kind: str  # "map" | "agreement" | "outputs"
     budget: float
     min_f1: float
+    min_map: float
     min_cos: float
     max_rel_err: float
     min_boxes: int
@@ -101,7 +115,8 @@ class _Gate:
         if self.kind == "map":
             return {"max_map50_95_drop_points": self.budget, "min_label_boxes": self.min_boxes}
         if self.kind == "agreement":
-            return {"min_box_f1": self.min_f1, "min_score_cosine": self.min_cos, "min_reference_boxes": self.min_boxes}
+            return {"min_box_f1": self.min_f1, "min_agreement_map50_95": self.min_map,
+                    "min_reference_boxes": self.min_boxes}
         return {"min_output_cosine": self.min_cos, "max_output_rel_err": self.max_rel_err}
 
     def criterion(self) -> str:
@@ -109,7 +124,7 @@ class _Gate:
             return (f"INT8 mAP50-95 at most {self.budget:g} points (= {self.budget / 100:.3f} mAP) below FP32 "
                     f"(ONNX Runtime, labelled val set, >= {self.min_boxes} labelled boxes)")
         if self.kind == "agreement":
-            return (f"INT8 vs FP32 box F1 >= {self.min_f1:g} and class-score cosine >= {self.min_cos:g} "
+            return (f"INT8 vs FP32 box F1 >= {self.min_f1:g} and agreement mAP50-95 >= {self.min_map:g} "
                     f"(ONNX Runtime, held-out inputs, >= {self.min_boxes} FP32 boxes)")
         return (f"every INT8 output vs FP32: cosine >= {self.min_cos:g} and max relative error "
                 f"(max |INT8-FP32| / max |FP32|) <= {self.max_rel_err:g} (ONNX Runtime, held-out inputs)")
@@ -120,8 +135,9 @@ class _Gate:
             drop = report.drop("int8")
             return drop is not None and drop <= self.budget + 1e-9, {"map50_95_drop_points": drop}
         if self.kind == "agreement":
-            f1, cos = int8["agreement"]["f1"], int8.get("score_cosine", 0.0)
-            return f1 is not None and f1 >= self.min_f1 and cos >= self.min_cos, {"f1": f1, "score_cosine": cos}
+            f1, amap = int8["agreement"]["f1"], int8["agreement"].get("map50_95")
+            ok = f1 is not None and amap is not None and f1 >= self.min_f1 and amap >= self.min_map
+            return ok, {"f1": f1, "agreement_map50_95": amap, "score_cosine": int8.get("score_cosine")}
         outs = int8.get("outputs", {}).values()
         cos = min((o["cosine"] for o in outs), default=0.0)
         rel = max((o["max_rel_err"] for o in outs if o.get("max_rel_err") is not None), default=0.0)
@@ -150,7 +166,8 @@ class _Gate:
 
 def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_dir: str | Path, val: Any = None,
                          method: str = DEFAULT_METHOD, budget: float | None = None, min_f1: float = DEFAULT_MIN_F1,
-                         min_score_cosine: float = DEFAULT_MIN_SCORE_COSINE, max_rel_err: float = DEFAULT_MAX_REL_ERR,
+                         min_agreement_map: float = DEFAULT_MIN_AGREEMENT_MAP,
+                         min_output_cosine: float = DEFAULT_MIN_OUTPUT_COSINE, max_rel_err: float = DEFAULT_MAX_REL_ERR,
                          min_reference_boxes: int = DEFAULT_MIN_REFERENCE_BOXES, accept_unmeasured: bool = False,
                          trt_version: str = "10.3", max_float_fraction: float = 0.25,
                          fp16_onnx: str | Path | None = None,
@@ -171,7 +188,7 @@ def quantize_with_budget(onnx_path: str | Path, *, info: Any, calib: Any, out_di
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
     labelled = val is not None and info.task == "detect"
     kind = "map" if labelled else ("agreement" if info.task == "detect" else "outputs")
-    gate = _Gate(kind, budget, min_f1, min_score_cosine, max_rel_err, int(min_reference_boxes))
+    gate = _Gate(kind, budget, min_f1, min_agreement_map, min_output_cosine, max_rel_err, int(min_reference_boxes))
     ranges_data, heldout = _split(calib, labelled=val is not None, warnings=warnings)
     # FP32 (and FP16) once, before calibration: a --val from another label space fails in seconds.
     reference = prepare_reference(onnx_path, info=info, data=heldout, val=val, fp16_onnx=fp16_onnx, progress=progress)
@@ -226,7 +243,8 @@ def _keep_sensitive_in_float(onnx_path: Path, res: Any, info: Any, heldout: Any,
     n_images = _SENSITIVITY_IMAGES if hw[0] * hw[1] <= 416 * 416 else 2
     sample = (heldout if heldout is not None else ranges_data)[:n_images]
     ranking = [name for name, _ in rank_conv_sensitivity(onnx_path, res.path, sample)]
-    limit = int(math.floor(max_float_fraction * (len(res.quantized) + len(res.excluded))))
+    # At least one Conv stays INT8: keeping them all in float would ship a float model named INT8.
+    limit = min(int(math.floor(max_float_fraction * (len(res.quantized) + len(res.excluded)))), len(res.quantized) - 1)
     report, ok = None, False
     for k in _growing(min(limit, len(ranking))):
         res, report, ok = attempt(ranking[:k])

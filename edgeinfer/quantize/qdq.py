@@ -143,21 +143,48 @@ def make_qdq_onnx(onnx_path: str | Path, out_path: str | Path, *, ranges: dict[s
             raise QuantizeError("make_qdq_onnx needs ranges or calibration data", hint="pass ranges= or data=")
         ranges = compute_ranges(onnx_path, data, method=method, progress=progress)
     model = onnx.load(str(onnx_path))
-    decode, _ = decode_nodes(model)
     convs = conv_nodes(model)
+    _require_unique_conv_names(convs)
+    decode, _ = decode_nodes(model)
     unknown = sorted(set(exclude) - set(convs) - set(decode))
     if unknown:
         raise QuantizeError(f"cannot exclude unknown nodes {unknown[:3]}", hint="use Conv node names of this model")
     stem = [] if stem_int8 else stem_convs(model)
     floats = set(decode) | set(exclude) | set(stem)
     excluded_convs = [c for c in convs if c in floats]
+    if len(excluded_convs) == len(convs):
+        raise QuantizeError(f"no Conv left to quantize: all {len(convs)} are in the decode head, the stem or kept "
+                            "in float", hint="use --precision fp16 for this model")
     out_path = Path(out_path)
     with _at_least_opset_13(model, Path(onnx_path)) as src:
         _quantize(src, out_path, ranges, nodes_to_exclude=sorted(floats))
     quantized = [c for c in convs if c not in floats]
+    _require_quantized(out_path, quantized)
     log.info("Q/DQ INT8: %d Conv quantized, %d kept in float (%d stem), %d decode nodes", len(quantized),
              len(excluded_convs), len(stem), len(decode))
     return QdqResult(path=out_path, quantized=quantized, excluded=excluded_convs, decode=decode, stem=stem)
+
+
+def _require_unique_conv_names(convs: list[str]) -> None:
+    """Float-kept layers are excluded by node name: an empty or repeated name would exclude the wrong Convs
+    (an excluded ``""`` keeps every unnamed Conv float: an "INT8" model with no Q/DQ at all)."""
+    bad = sorted({c for c in convs if not c or convs.count(c) > 1})
+    if bad:
+        raise QuantizeError(f"{len([c for c in convs if c in bad])} Conv node(s) have an empty or repeated name "
+                            f"({bad[0]!r}); Q/DQ layer selection goes by node name",
+                            hint="ingest the model with edgeinfer.model.load_model (it names every node) "
+                                 "or name the nodes uniquely (onnx_utils.name_nodes)")
+
+
+def _require_quantized(path: Path, quantized: list[str]) -> None:
+    """An INT8 model without a single QuantizeLinear is a float model under an INT8 name: refuse it."""
+    onnx = require("onnx")
+    graph = onnx.load(str(path), load_external_data=False).graph
+    if not any(n.op_type == "QuantizeLinear" for n in graph.node):
+        path.unlink(missing_ok=True)
+        raise QuantizeError(f"the Q/DQ model has no QuantizeLinear although {len(quantized)} Conv(s) were to be "
+                            "quantized (ONNX Runtime's quantizer skipped them all)",
+                            hint="report the model; use --precision fp16 meanwhile")
 
 
 @contextlib.contextmanager

@@ -8,6 +8,10 @@ Layouts (``ModelInfo.output_layout``):
 * ``end2end`` — NMS inside the model: ``[B, K, 6]`` rows ``x1 y1 x2 y2 score class``.
 * ``efficient_nms`` (or ``end2end`` with four outputs) — the EfficientNMS_TRT form
   ``num_dets [B,1], boxes [B,K,4], scores [B,K], classes [B,K]``.
+* ``centerface`` — CenterFace's stride-4 maps (heatmap, log size, offset, landmarks), decoded as its
+  reference implementation does (github.com/Star-Clouds/CenterFace, ``prototype/python/centerface.py``):
+  a box per heatmap cell above the threshold, size ``exp(s) * 4``, centre ``(cell + offset + 0.5) * 4``,
+  then NMS. Landmarks are not decoded.
 
 The confidence filter runs *before* NMS, so NMS only sees candidates (tens to hundreds of boxes).
 
@@ -42,7 +46,8 @@ from .detections import Detections
 from .preprocess import LetterboxTransform
 
 MAX_WH = 7680.0  # class offset in pixels (Ultralytics' max_wh): larger than any input side
-DETECT_LAYOUTS = ("yolov8", "yolov5", "end2end", "efficient_nms")
+DETECT_LAYOUTS = ("yolov8", "yolov5", "end2end", "efficient_nms", "centerface")
+CENTERFACE_STRIDE = 4
 _NMS_INSIDE = ("end2end", "efficient_nms")
 
 Candidates = Tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes xyxy (n,4) f32, scores (n,) f32, class ids (n,) i64
@@ -188,6 +193,8 @@ class Postprocessor:
             if len(outputs) >= 4 and np.ndim(outputs[1]) == 3 and np.shape(outputs[1])[-1] == 4:
                 return _decode_efficient_nms(outputs, self._cut, self.max_det if not self.opts.filters else 10 ** 9)
             return _decode_end2end(np.asarray(outputs[0]), self._cut, self.max_det if not self.opts.filters else 10 ** 9)
+        if self.layout == "centerface":
+            return _decode_centerface(outputs, self._cut, self.max_nms)
         pred = np.asarray(outputs[0])
         if pred.ndim != 3:
             raise BackendError(f"{self.layout} output has shape {pred.shape}, expected 3 dimensions [B, ., .]",
@@ -261,6 +268,27 @@ def _decode_efficient_nms(outputs: Sequence[np.ndarray], conf: float, max_det: i
         keep = np.flatnonzero(s > conf)[:max_det]  # already sorted by score inside the plugin
         result.append((boxes[b, keep].astype(np.float32), s[keep].astype(np.float32),
                        classes[b, :k].reshape(-1)[keep].astype(np.int64)))
+    return result
+
+
+def _decode_centerface(outputs: Sequence[np.ndarray], conf: float, max_nms: int) -> List[Candidates]:
+    if len(outputs) < 3 or np.ndim(outputs[0]) != 4:
+        raise BackendError(f"centerface outputs have shapes {[np.shape(o) for o in outputs]}, expected 4 maps "
+                           "[B,1,h,w], [B,2,h,w], [B,2,h,w], [B,10,h,w]", hint="check the model's output_layout")
+    heat, size, offset = (np.asarray(o) for o in outputs[:3])
+    result = []
+    s = float(CENTERFACE_STRIDE)
+    for b in range(heat.shape[0]):
+        ys, xs = np.nonzero(heat[b, 0] > conf)
+        scores = heat[b, 0, ys, xs].astype(np.float32)
+        sel = _top(np.arange(len(scores)), scores, max_nms)
+        ys, xs, scores = ys[sel], xs[sel], scores[sel]
+        h = np.exp(size[b, 0, ys, xs].astype(np.float32)) * s
+        w = np.exp(size[b, 1, ys, xs].astype(np.float32)) * s
+        cy = (ys + offset[b, 0, ys, xs] + 0.5) * s
+        cx = (xs + offset[b, 1, ys, xs] + 0.5) * s
+        boxes = xywh_to_xyxy(np.stack([cx, cy, w, h], axis=1).reshape(-1, 4))
+        result.append((boxes, scores, np.zeros(len(scores), np.int64)))
     return result
 
 

@@ -83,21 +83,50 @@ def test_run_usage_and_user_errors(run_cli, static_model, tmp_path):
     assert headless.returncode == 1 and "display sink unavailable" in headless.stderr
 
 
-def test_bench_sweep_finds_best_under_sla_and_plots(run_cli, static_model, tmp_path):
-    js, png = tmp_path / "bench.json", tmp_path / "bench.png"
-    proc = run_cli("bench", static_model, "--batch", "1,2", "--delays-ms", "0,2", "--duration", "0.4",
-                   "--sla-p95-ms", "2000", "--json", js, "--plot", png)
+def test_bench_tunes_writes_config_json_and_skips_batches_the_engine_cannot_take(run_cli, static_model, tmp_path):
+    out, png, cfg = tmp_path / "bench.json", tmp_path / "bench.png", tmp_path / "tuned.json"
+    proc = run_cli("bench", static_model, "--batch", "1,2", "--delays-ms", "0,2", "--duration", "0.3", "--max-repeats", "2",
+                   "--sla-p95-ms", "60", "--resolution", "0.2", "--json", "--out", out, "--plot", png, "--write-config", cfg)
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(js.read_text())
-    assert len(result["points"]) == 2 * 2 * 3 and result["best"]["meets_sla"]
-    assert result["best"]["throughput_fps"] == max(p["throughput_fps"] for p in result["points"] if p["meets_sla"])
-    assert "best: batch" in proc.stdout and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = json.loads(proc.stdout)  # --json: stdout is only the JSON; progress went to stderr
+    assert json.loads(out.read_text()) == result
+    first = proc.stderr.splitlines()[0]
+    assert first == f"bench: onnxruntime (CPUExecutionProvider) on cpu, bundle {static_model}", first
+    assert "skipping batch 2: mean-b1.onnx (static batch 1" in proc.stderr and "searching for the knee" in proc.stderr
+    assert {c["batch"] for c in result["candidates"]} == {1} and len(result["candidates"]) == 2
+    best = result["best"]
+    assert best["knee"]["p95_ms"] <= 60 < best["breaking"]["p95_ms"]
+    assert best["knee"]["throughput_fps"] == max(c["knee"]["throughput_fps"] for c in result["candidates"] if c["knee"])
+    assert "best: batch 1" in proc.stderr and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from edgeinfer.pipeline.config import PipelineConfig
+
+    tuned = PipelineConfig.from_file(cfg)
+    assert (tuned.batch, tuned.max_delay_ms) == (1, best["max_delay_ms"]) and tuned.measured["p95_ms"] == best["knee"]["p95_ms"]
+    assert tuned.model["id"] == result["model_id"] and tuned.machine["backend"] == "onnxruntime"
+    assert tuned.measured["sla_p95_ms"] == 60 and len(tuned.measured["p95_spread_ms"]) == 2
+
+
+def test_bench_refuses_a_batch_the_engine_cannot_take(run_cli, static_model, tmp_path):
+    proc = run_cli("bench", static_model, "--batch", "2", "--sla-p95-ms", "50", "--out", tmp_path / "b.json")
+    assert proc.returncode == 1 and not (tmp_path / "b.json").exists()
+    err = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "cannot benchmark batch 2" in err[0] and "static batch 1" in err[0] and "Traceback" not in proc.stderr
+    proc = run_cli("bench", static_model, "--write-config", tmp_path / "c.json")
+    assert proc.returncode == 2 and "needs --sla-p95-ms" in proc.stderr
+
+
+def test_bench_sweep_without_sla_prints_points_and_best(run_cli, static_model):
+    proc = run_cli("bench", static_model, "--batch", "1", "--delays-ms", "0", "--duration", "0.2", "--max-repeats", "1")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("bench: onnxruntime (CPUExecutionProvider) on cpu")
+    assert sum("offered" in line for line in lines) == 3 and lines[-1].startswith("best: batch 1")
 
 
 def test_bench_scenarios_report_pass_and_fail(run_cli, static_model, tmp_path):
     js, png = tmp_path / "sc.json", tmp_path / "sc.png"
     ok = run_cli("bench", static_model, "--scenario", "single", "--scenario", "burst", "--scenario", "sustained",
-                 "--batch", "2", "--duration", "0.5", "--sla-p95-ms", "5000", "--json", js, "--plot", png)
+                 "--batch", "1", "--duration", "0.5", "--sla-p95-ms", "5000", "--out", js, "--plot", png)
     assert ok.returncode == 0, ok.stderr
     report = json.loads(js.read_text())
     assert set(report["scenarios"]) == {"single", "burst", "sustained"}
@@ -106,3 +135,28 @@ def test_bench_scenarios_report_pass_and_fail(run_cli, static_model, tmp_path):
     assert ok.stdout.count("PASS") == 3 and png.stat().st_size > 10_000
     fail = run_cli("bench", static_model, "--scenario", "sustained", "--duration", "0.3", "--sla-p95-ms", "0.0001")
     assert fail.returncode == 1 and "FAIL (p95 >" in fail.stdout
+
+
+def test_default_spool_is_per_destination(run_cli, static_model, tmp_path):
+    """Records queued for an unreachable server stay in that server's spool: a later run that sends to a
+    file must deliver its own 10 frames, not the 10 left over for the server (the default spool used to be
+    one folder for every destination)."""
+    import socket
+
+    video = write_levels_video(tmp_path / "in.mp4", 12)
+    env = {"HOME": str(tmp_path / "home"), "EDGEINFER_SPOOL": ""}
+    with socket.socket() as s:  # a port nobody listens on: every send fails, records stay queued
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/results"
+    first = run_cli("run", static_model, "--source", video, "--max-frames", "10", "--backend", "onnxruntime",
+                    "--uplink", dead, env=env)
+    assert first.returncode == 0, first.stderr
+    results = tmp_path / "results.jsonl"
+    second = run_cli("run", static_model, "--source", video, "--max-frames", "10", "--backend", "onnxruntime",
+                     "--uplink", f"file://{results}", env=env)
+    assert second.returncode == 0, second.stderr
+    records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    flat = [r for rec in records for r in (rec if isinstance(rec, list) else [rec])]
+    assert len(flat) == 10, len(flat)
+    spools = sorted(p.name for p in (tmp_path / "home" / ".cache" / "edgeinfer" / "spool").iterdir())
+    assert len(spools) == 2 and spools[0].startswith("file-") and spools[1].startswith("http-"), spools

@@ -53,6 +53,21 @@ def test_npy_is_validated(tmp_path):
         load_calibration_images(ints, INFO)
 
 
+def test_npy_follows_the_model_layout(tmp_path, dataset):
+    """An NHWC model (MTCNN's O-Net style, [N,48,48,3]) takes NHWC .npy inputs and refuses NCHW ones;
+    image folders come out in its layout too."""
+    nhwc = ModelInfo(inputs=[TensorSpec("input", [1, 48, 48, 3])], outputs=[TensorSpec("prob", [1, 2])],
+                     task="generic", output_layout="generic", names={}, preprocess=PreprocessSpec(layout="NHWC"))
+    good = tmp_path / "nhwc.npy"
+    np.save(good, np.random.default_rng(0).random((4, 48, 48, 3), dtype=np.float32))
+    assert load_calibration_images(good, nhwc).shape == (4, 48, 48, 3)
+    nchw = tmp_path / "nchw.npy"
+    np.save(nchw, np.zeros((4, 3, 48, 48), np.float32))
+    with pytest.raises(QuantizeError, match=r"expected \(N, 48, 48, 3\) \(NHWC"):
+        load_calibration_images(nchw, nhwc)
+    assert load_calibration_images(dataset / "images" / "train", nhwc, max_images=3).shape == (3, 48, 48, 3)
+
+
 def test_empty_missing_and_undecodable_sets(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(QuantizeError, match="no calibration images found") as err:

@@ -17,6 +17,15 @@ from edgeinfer.quantize import (
 
 
 @pytest.fixture()
+def deep(tmp_path, tiny_net):
+    """The tiny net with three middle Convs: room for the gate to keep some in float and still be INT8."""
+    path, _, _ = tiny_net(tmp_path / "deep.onnx", size=16, depth=3)
+    model = load_model(path, workdir=tmp_path / "ingested-deep")
+    data = np.random.default_rng(7).standard_normal((24, 3, 16, 16)).astype(np.float32)
+    return model, data
+
+
+@pytest.fixture()
 def tiny(tmp_path, tiny_net):
     path, _, _ = tiny_net(tmp_path / "tiny.onnx", size=16)
     model = load_model(path, workdir=tmp_path / "ingested")
@@ -55,30 +64,34 @@ def test_accuracy_report_generic(tmp_path, tiny):
 
 def test_gate_passes_when_loose(tmp_path, tiny):
     model, data = tiny
-    res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_score_cosine=0.9,
+    res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_output_cosine=0.9,
                                trt_version="8.6")
     assert res.excluded_layers == [] and res.attempts[0]["passed"]
     assert res.qdq_path.is_file() and parse_trt_calibration_cache(res.cache_text).version == 8600
     assert "cosine >= 0.9" in res.criterion and res.to_dict()["accuracy"]["precisions"]["int8"]
 
 
-def test_gate_keeps_sensitive_layers_in_float_until_it_holds(tmp_path, tiny):
-    model, data = tiny
+def test_gate_keeps_sensitive_layers_in_float_until_it_holds(tmp_path, deep):
+    model, data = deep
     first = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "a",
-                                 min_score_cosine=0.0)
+                                 min_output_cosine=0.0)
     cos0 = first.attempts[0]["output_cosine"]
     assert cos0 < 1.0
     target = cos0 + (1.0 - cos0) * 0.5  # unreachable with every Conv in INT8, reachable with fewer
     res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "b",
-                               min_score_cosine=target, max_float_fraction=1.0)
+                               min_output_cosine=target, max_float_fraction=1.0)
     assert res.excluded_layers and not res.attempts[0]["passed"] and res.attempts[-1]["passed"]
     assert res.attempts[-1]["output_cosine"] >= target
+    # however much is kept in float, what ships is still an INT8 model (not a float one under that name)
+    qdq = onnx.load(str(res.qdq_path))
+    assert any(n.op_type == "QuantizeLinear" for n in qdq.graph.node)
+    assert len(res.excluded_layers) <= 3  # 4 quantizable Convs (the stem is float): at least one stays INT8
 
 
 def test_gate_impossible_budget_is_a_quantize_error(tmp_path, tiny):
     model, data = tiny
     with pytest.raises(QuantizeError, match="misses the accuracy budget") as err:
-        quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_score_cosine=1.0)
+        quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_output_cosine=1.0)
     assert "fp16" in err.value.hint
     assert not list(tmp_path.glob("*.qdq.onnx"))  # nothing half-made left behind
 
@@ -158,15 +171,15 @@ def test_no_reference_boxes_is_not_measured_and_refused(yolo64, tmp_path):
     assert res.to_dict()["accuracy"]["precisions"]["int8"]["agreement"]["f1"] is None
 
 
-def test_fp32_runs_once_across_fallback_attempts_and_tiny_sets_warn(tmp_path, tiny):
+def test_fp32_runs_once_across_fallback_attempts_and_tiny_sets_warn(tmp_path, deep):
     """Several attempts (sensitive layers kept in float), one FP32 pass; 8 held-out images are flagged."""
-    model, data = tiny
+    model, data = deep
     first = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "a",
-                                 min_score_cosine=0.0, max_rel_err=1e9)
+                                 min_output_cosine=0.0, max_rel_err=1e9)
     cos0 = first.attempts[0]["output_cosine"]
     stages = []
     res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "b",
-                               min_score_cosine=cos0 + (1.0 - cos0) * 0.5, max_rel_err=1e9, max_float_fraction=1.0,
+                               min_output_cosine=cos0 + (1.0 - cos0) * 0.5, max_rel_err=1e9, max_float_fraction=1.0,
                                progress=lambda stage, done, total: done == total and stages.append(stage))
     assert len(res.attempts) >= 2
     assert stages.count("accuracy (fp32)") == 1 and stages.count("accuracy (int8)") == len(res.attempts)
@@ -176,18 +189,18 @@ def test_fp32_runs_once_across_fallback_attempts_and_tiny_sets_warn(tmp_path, ti
 def test_generic_model_gated_on_relative_error_too(tmp_path, tiny):
     """Per output: cosine AND max relative error, both thresholds in the report."""
     model, data = tiny
-    res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_score_cosine=0.9)
+    res = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path, min_output_cosine=0.9)
     out = res.report.precisions["int8"]["outputs"]["y"]
     assert 0 < out["max_rel_err"] <= 0.2 and res.attempts[0]["output_max_rel_err"] == out["max_rel_err"]
     assert res.thresholds == {"min_output_cosine": 0.9, "max_output_rel_err": 0.2}
     assert "max relative error" in res.criterion
     assert not any("--accuracy-budget" in w for w in res.warnings)
     unlabelled = quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "budget",
-                                      min_score_cosine=0.9, budget=0.5)  # a budget without --val checks nothing
+                                      min_output_cosine=0.9, budget=0.5)  # a budget without --val checks nothing
     assert any("applies only with a labelled --val" in w for w in unlabelled.warnings)
     with pytest.raises(QuantizeError, match="misses the accuracy budget"):
         quantize_with_budget(model.onnx_path, info=model.info, calib=data, out_dir=tmp_path / "strict",
-                             min_score_cosine=0.0, max_rel_err=out["max_rel_err"] / 10, max_float_fraction=0.0)
+                             min_output_cosine=0.0, max_rel_err=out["max_rel_err"] / 10, max_float_fraction=0.0)
 
 
 def test_generic_model_with_constant_outputs_is_not_measured(tmp_path, tiny):

@@ -103,7 +103,7 @@ def resolve_task(info: ModelInfo, task: Optional[str] = None) -> Tuple[str, str]
     if task == "generic":
         return "generic", "generic"
     if task == "detect":
-        if info.output_layout in ("yolov8", "yolov5", "end2end", "efficient_nms"):
+        if info.output_layout in ("yolov8", "yolov5", "end2end", "efficient_nms", "centerface"):
             return "detect", info.output_layout
         return ("detect", _head_layout("detect", info)) if explicit else ("generic", "generic")
     if task == "classify":
