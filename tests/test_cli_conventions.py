@@ -67,8 +67,6 @@ def _json_options() -> List[Tuple[str, click.Option]]:
 
 @pytest.mark.parametrize("where,option", _json_options(), ids=[w for w, _ in _json_options()])
 def test_json_is_a_flag_everywhere(where, option):
-    if where == "edgeinfer bench" and not option.is_flag:
-        pytest.xfail("bench --json FILE becomes --json + --out FILE on its own branch")
     assert option.is_flag, f"{where} --json takes a value; --json is a flag (stdout JSON) everywhere"
     text = (option.help or "").lower()
     assert "json" in text and "stdout" in text, f"{where} --json: its help must say it prints JSON on stdout"
@@ -76,7 +74,7 @@ def test_json_is_a_flag_everywhere(where, option):
 
 def test_json_options_cover_the_commands_that_report():
     have = {w for w, _ in _json_options()}
-    for cmd in ("edgeinfer run", "edgeinfer inspect", "edgeinfer doctor", "edgeinfer package", "edgeinfer build",
+    for cmd in ("edgeinfer run", "edgeinfer bench", "edgeinfer inspect", "edgeinfer doctor", "edgeinfer package", "edgeinfer build",
                 "edgeinfer profiles", "edgeinfer profiles show", "edgeinfer profiles resolve", "edgeinfer uplink status"):
         assert cmd in have, f"{cmd} has no --json"
 
