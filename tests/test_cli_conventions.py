@@ -42,8 +42,9 @@ def test_every_command_and_option_has_complete_help():
             short = cmd.get_short_help_str(limit=45)
             if not short or short.endswith("..."):
                 problems.append(f"{where}: one-line help {short!r} is missing or cut off (set short_help=)")
-        if not (cmd.help or "").strip():
-            problems.append(f"{where}: no help text")
+        first = (cmd.help or "").strip().split("\n\n")[0]
+        if not first.endswith((".", ")")):
+            problems.append(f"{where}: the help's first paragraph {first[-40:]!r} is not a complete sentence")
         for param in cmd.params:
             if isinstance(param, click.Option) and not param.hidden and not (param.help or "").strip():
                 problems.append(f"{where} {'/'.join(param.opts)}: option without help")
