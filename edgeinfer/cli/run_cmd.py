@@ -84,11 +84,9 @@ def start_line(engines: List[Dict[str, Any]], bundle: str, n_sources: int) -> st
         ...            "y.bundle", 3)
         'run: 2 x tensorrt on dla0 | model y@ab12 | 3 sources'
     """
-    kinds: Dict[str, int] = {}
-    for e in engines:
-        kind = e["backend"] + (f" ({e['provider']})" if e.get("provider") else "") + f" on {e.get('device') or '?'}"
-        kinds[kind] = kinds.get(kind, 0) + 1
-    what = ", ".join(kind if n == 1 else f"{n} x {kind}" for kind, n in kinds.items())
+    from ..pipeline.config import engine_line  # the same words as bench's first line
+
+    what = engine_line(engines)
     model = next((e["model_id"] for e in engines if e.get("model_id")), None) or os.path.basename(bundle.rstrip("/"))
     return f"run: {what} | model {model} | {n_sources} source{'s' if n_sources != 1 else ''}"
 

@@ -106,9 +106,9 @@ class FleetMixin:
             >>> [e["device"] for e in pipeline.engines()]                   # doctest: +SKIP
             ['cpu']
         """
-        from .stats import describe_engine
+        from .stats import describe_instance
 
-        return [describe_engine(name, model) for name, model in self._instances]
+        return [describe_instance(name, model) for name, model in self._instances]
 
     def readiness(self) -> List[str]:
         """Problems that make ``/readyz`` answer 503; empty when ready."""

@@ -11,32 +11,23 @@ from __future__ import annotations
 import time
 from typing import Any, Dict
 
-# ONNX Runtime execution provider -> the device it computes on
-_EP_DEVICE = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "gpu", "TensorrtExecutionProvider": "gpu"}
 
-
-def describe_engine(name: str, model: Any) -> Dict[str, Any]:
-    """Which backend, execution provider and device one engine instance uses.
+def describe_instance(name: str, model: Any) -> Dict[str, Any]:
+    """One engine instance: its backend, execution provider and device (as ``bench`` records them), reason, model id.
 
     Example:
         >>> class Ort:
         ...     name, providers = "onnxruntime", ["CPUExecutionProvider"]
         >>> class M:
         ...     backend, backend_name, backend_reason, model_id = Ort(), "onnxruntime", "ONNX Runtime ...", "m@ab"
-        >>> describe_engine("ort0", M())["device"]
+        >>> describe_instance("ort0", M())["device"]
         'cpu'
     """
-    backend = getattr(model, "backend", None)
-    backend_name = getattr(model, "backend_name", None) or getattr(backend, "name", None) or type(model).__name__
-    providers = [str(p) for p in (getattr(backend, "providers", None) or [])]
-    device = getattr(backend, "device", None)
-    if device is None and providers:
-        device = _EP_DEVICE.get(providers[0], providers[0])
-    if device is None and backend_name == "tensorrt":
-        device = "gpu"
-    return {"instance": name, "backend": backend_name, "provider": providers[0] if providers else None,
-            "providers": providers, "device": device, "reason": getattr(model, "backend_reason", None),
-            "model_id": getattr(model, "model_id", None)}
+    from .config import describe_engine as backend_provider_device
+
+    return {"instance": name, **backend_provider_device(model),
+            "providers": [str(p) for p in (getattr(getattr(model, "backend", None), "providers", None) or [])],
+            "reason": getattr(model, "backend_reason", None), "model_id": getattr(model, "model_id", None)}
 
 
 def _ms(value) -> str:

@@ -80,7 +80,6 @@ class TensorRTBackend(Backend):
         mode, cuda_graph, why = plan_execution(self.cuda, io, self.context, memory=memory, cuda_graph=cuda_graph,
                                                dla_core=dla_core)
         where = f"DLA{dla_core}" if dla_core is not None else "GPU"
-        self.device = where.lower()  # what `edgeinfer run` names in its first line
         self._attach(io, self.context, memory=mode, slots=slots, cuda_graph=cuda_graph,
                      reason=f"TensorRT {self.trt.__version__} engine {path.name} on {where}; {why}")
 
