@@ -12,7 +12,7 @@ from ..errors import EdgeInferError
 
 # name -> (module under edgeinfer.cli, attribute, one-line help shown by `edgeinfer --help`)
 COMMANDS: Dict[str, Tuple[str, str, str]] = {
-    "profiles": ("profiles_cmd", "profiles", "List Jetson device profiles, or show one."),
+    "profiles": ("profiles_cmd", "profiles", "List Jetson device profiles, show one, or resolve a device spec."),
     "package": ("package_cmd", "package", "Package an ONNX or Ultralytics .pt model into a bundle per device."),
     "inspect": ("inspect_cmd", "inspect", "Show what a bundle holds: model, precision, placement, accuracy, engines."),
     "build": ("build_cmd", "build", "Build TensorRT engines for a bundle on the device (needs TensorRT)."),
@@ -36,9 +36,12 @@ class LazyGroup(click.Group):
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None
-        module_name, attr, _ = entry
+        module_name, attr, short_help = entry
         module = importlib.import_module(f"{__package__}.{module_name}")
-        return getattr(module, attr)
+        command = getattr(module, attr)
+        # click cuts a docstring's first sentence at 45 characters ("..."); the table's line is the short help
+        command.short_help = command.short_help or short_help
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help comes from the table, so listing commands imports none of them.

@@ -53,7 +53,7 @@ def _describe(record: Dict[str, Any]) -> str:
               metavar="ENGINE", help="Record an engine built by hand (the recipe's trtexec command) instead of building.")
 @click.option("--tensorrt", default=None, metavar="X.Y.Z.B",
               help="With --import where TensorRT is not installed: the device's full TensorRT version.")
-@click.option("--json", "as_json", is_flag=True, help="Print the engine records as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the engine records as JSON on stdout.")
 def build(bundle: Path, device: str, dla_core: Optional[str], timing_cache: Optional[Path],
           import_engine: Optional[Path], tensorrt: Optional[str], as_json: bool) -> None:
     """Build the TensorRT engine for BUNDLE on this device and add it to the bundle.

@@ -10,7 +10,7 @@ from ._common import echo_json
 
 
 @click.command("doctor")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--quick", is_flag=True,
               help="Do not import TensorRT/OpenCV/ONNX Runtime/CUDA bindings, only look for them (container HEALTHCHECK).")
 @click.option("--spool", "spool_dir", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -10,7 +10,7 @@ from ._common import echo_json
 
 @click.command("inspect")
 @click.argument("bundle_path", metavar="BUNDLE", type=click.Path(exists=True))
-@click.option("--json", "as_json", is_flag=True, help="Stable JSON (documented in docs/packaging.md).")
+@click.option("--json", "as_json", is_flag=True, help="Print the stable summary as JSON on stdout (documented in docs/packaging.md).")
 @click.option("--nodes", is_flag=True, help="Also list every node's placement and reason.")
 @click.option("--verify", is_flag=True,
               help="Parse and build every ONNX with NVIDIA's parser (TensorRT, else TensorRT-RTX) and check every "

@@ -53,7 +53,7 @@ def _ProgressLine() -> Any:
                    "metadata, else letterbox RGB 1/255 with the layout read from the graph.")
 @click.option("--sign", "sign_key", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Sign the bundle with this Ed25519 key (PREFIX.key from `edgeinfer keygen`).")
-@click.option("--json", "as_json", is_flag=True, help="Print the bundle summary as JSON (the `inspect --json` shape).")
+@click.option("--json", "as_json", is_flag=True, help="Print the bundle summary as JSON on stdout (the `inspect --json` shape; progress goes to stderr).")
 def package(model: str, devices: str, precision: Optional[str], calib: Optional[str], calib_method: Optional[str],
             val: Optional[str], accuracy_budget: Optional[float], accept_unmeasured: bool, dla: Optional[str], imgsz: Optional[str], batch: int,
             dynamic: bool, jetpack: Optional[str], out: Optional[str], force: bool, archive: bool, build: bool,

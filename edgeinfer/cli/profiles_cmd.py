@@ -28,7 +28,7 @@ def _table(rows: List[List[str]]) -> str:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per profile.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list on stdout, one object per profile.")
 @click.pass_context
 def profiles(ctx: click.Context, as_json: bool) -> None:
     """List Jetson device profiles (name, module, SM, DLA cores, JetPacks, TensorRT versions).
@@ -52,9 +52,9 @@ def profiles(ctx: click.Context, as_json: bool) -> None:
     click.echo(_table(rows))
 
 
-@profiles.command("show")
+@profiles.command("show", short_help="Show everything one profile says (--json: an object).")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the profile as a JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as a JSON object on stdout.")
 def show(name: str, as_json: bool) -> None:
     """Show everything one profile says (NAME or alias, e.g. orin-nx-16gb, thor)."""
     from ..profiles import get_profile
@@ -93,9 +93,9 @@ def show(name: str, as_json: bool) -> None:
     click.echo("\n".join(lines))
 
 
-@profiles.command("resolve")
+@profiles.command("resolve", short_help="Show which profiles a device spec selects.")
 @click.argument("spec")
-@click.option("--json", "as_json", is_flag=True, help="Print {term: [profile names]} and the final list.")
+@click.option("--json", "as_json", is_flag=True, help="Print {term: [profile names]} and the final list as JSON on stdout.")
 def resolve(spec: str, as_json: bool) -> None:
     """Show which profiles a device SPEC selects, e.g. 'orin,xavier-nx' or 'agx-orin,thor'."""
     from ..profiles import explain_resolution, resolve_devices

@@ -4,11 +4,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
 from ..errors import ConfigError
+from ._common import echo_json
 from ._fleet_opts import FleetRun, fleet_options
 
 
@@ -54,6 +55,40 @@ def summary_lines(stats: Dict[str, Any]) -> list:
         lines.append(f"analytics: {ana['events']} events" + (f" | {counts}" if counts else "")
                      + (f" | clips {ana['clips']}" if ana.get("clips") else ""))
     return lines
+
+
+def _deprecated_stats_json(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        click.echo("warning: --stats-json is deprecated and will be removed; use --stats FILE (same content)", err=True)
+    return value
+
+
+def _stats_target(stats_path: Optional[str], stats_json: Optional[str]) -> Optional[str]:
+    if stats_path and stats_json and os.path.abspath(stats_path) != os.path.abspath(stats_json):
+        raise click.BadParameter("--stats-json is the old name of --stats; give one of them", param_hint="--stats")
+    return stats_path or stats_json
+
+
+def engine_fields(engines: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """What `run --json` says about the engines: the first instance's backend/provider/device, and all of them."""
+    first = engines[0] if engines else {}
+    return {"backend": first.get("backend"), "provider": first.get("provider"), "device": first.get("device"),
+            "engines": engines}
+
+
+def start_line(engines: List[Dict[str, Any]], bundle: str, n_sources: int) -> str:
+    """``run: onnxruntime (CPUExecutionProvider) on cpu | model shapes@1a2b3c4d5e6f | 1 source``.
+
+    Example:
+        >>> start_line([{"backend": "tensorrt", "provider": None, "device": "dla0", "model_id": "y@ab12"}] * 2,
+        ...            "y.bundle", 3)
+        'run: 2 x tensorrt on dla0 | model y@ab12 | 3 sources'
+    """
+    from ..pipeline.config import engine_line  # the same words as bench's first line
+
+    what = engine_line(engines)
+    model = next((e["model_id"] for e in engines if e.get("model_id")), None) or os.path.basename(bundle.rstrip("/"))
+    return f"run: {what} | model {model} | {n_sources} source{'s' if n_sources != 1 else ''}"
 
 
 def _live_status(p, interval: float, duration: Optional[float]) -> None:
@@ -146,13 +181,19 @@ def _tuned_config(path: Optional[str], **given: Any) -> Tuple[Any, Tuple[Any, ..
 @click.option("--batch", type=int, default=1, show_default=True, help="Max micro-batch size.")
 @click.option("--max-delay-ms", type=float, default=5.0, show_default=True, help="Max queue delay for a batch to fill.")
 @click.option("--instances", default=None, help="Engine instances: a count, or names like gpu,dla0,dla1 or ort,ort.")
-@click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime"]), default="auto", show_default=True)
+@click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime"]), default="auto", show_default=True,
+              help="auto: the bundle's TensorRT engine for this device if built, else ONNX Runtime.")
 @click.option("--fallback", type=click.Choice(["none", "onnxruntime"]), default="onnxruntime", show_default=True,
               help="Backend to switch to when the engine fails at run time.")
 @click.option("--loop", is_flag=True, help="Replay file sources forever.")
 @click.option("--sink-lossless", is_flag=True,
               help="For file sources, sinks wait instead of dropping frames (every frame written; inference may wait).")
-@click.option("--stats-json", type=click.Path(dir_okay=False), default=None, help="Write the final stats as JSON.")
+@click.option("--stats", "stats_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the final stats (the --json object) to FILE, atomically.")
+@click.option("--stats-json", "stats_json", type=click.Path(dir_okay=False), default=None, hidden=True,
+              callback=_deprecated_stats_json, help="Deprecated alias of --stats.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the final stats as JSON on stdout; the start line and summary go to stderr.")
 @click.option("--status-interval", type=float, default=1.0, show_default=True, help="Seconds between status lines (0: off).")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics, /healthz and /readyz on PORT.")
 @click.option("--conf", "confs", multiple=True, default=("0.25",), show_default=True,
@@ -172,14 +213,14 @@ def _tuned_config(path: Optional[str], **given: Any) -> Tuple[Any, Tuple[Any, ..
               help="Tuned config (edgeinfer bench --write-config): batch, max delay, instances, queue size; flags given win.")
 @fleet_options
 def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames, duration, batch, max_delay_ms, instances,
-        backend, fallback, loop, sink_lossless, stats_json, status_interval, metrics_port, confs, iou, classes, max_det,
-        task, stride, track, zones, record_events, config_path, fleet) -> None:
+        backend, fallback, loop, sink_lossless, stats_path, stats_json, as_json, status_interval, metrics_port, confs, iou,
+        classes, max_det, task, stride, track, zones, record_events, config_path, fleet) -> None:
     """Run BUNDLE (a bundle directory or .onnx) over one or more sources.
 
     With --watch DIR, BUNDLE may be omitted (the newest valid bundle in DIR runs) and newer bundles
     delivered into DIR are hot-swapped in (docs/fleet.md). SIGTERM stops it like Ctrl-C.
 
-    Example: edgeinfer run bundle/ --source clip.mp4 --sink file://out.mp4 --stats-json stats.json
+    Example: edgeinfer run bundle/ --source clip.mp4 --sink file://out.mp4 --stats stats.json
 
     Analytics: --track --zones zones.yaml --record-events clips/ (see docs/analytics.md).
     """
@@ -189,10 +230,11 @@ def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames,
     config, (batch, max_delay_ms, instances) = _tuned_config(config_path, batch=batch, max_delay_ms=max_delay_ms,
                                                             instances=instances)
     fleet_run = FleetRun(bundle, fleet)
-    if stats_json:
+    stats_path = _stats_target(stats_path, stats_json)
+    if stats_path:
         from ..fleet.signals import clean_stale_temps
 
-        clean_stale_temps(stats_json)
+        clean_stale_temps(stats_path)
     load_kwargs = {**_post_options(confs, iou, classes, max_det, task, stride), **fleet_run.load_kwargs()}
     if fallback == "onnxruntime" and backend == "auto":
         load_kwargs["fallback"] = "onnxruntime"  # also at load: an engine that will not deserialize
@@ -205,6 +247,7 @@ def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames,
                  collect_results=False, telemetry="auto", sink_lossless=sink_lossless, stride=stride,
                  tracker="bytetrack" if track or zones else None, zones=zones, record_events=record_events,
                  **fleet_run.pipeline_kwargs())
+    click.echo(start_line(p.engines(), fleet_run.bundle, len(sources)), err=as_json)  # before any frame output
     interrupted: Optional[KeyboardInterrupt] = None
     try:
         p.start()
@@ -218,10 +261,12 @@ def run(bundle: Optional[str], sources, sinks, uplink, uplink_spool, max_frames,
             p.close(raise_error=interrupted is None)
         except KeyboardInterrupt as exc:  # a second signal during close: still print and write the stats
             interrupted = exc
-    stats = p.stats()
+    stats = {**engine_fields(p.engines()), **p.stats()}  # the model running at the end (after any hot swap)
     for line in summary_lines(stats) + fleet_run.summary_lines(stats):
-        click.echo(line)
-    if stats_json:
-        write_json_atomic(stats_json, stats)
+        click.echo(line, err=as_json)
+    if stats_path:
+        write_json_atomic(stats_path, stats)
+    if as_json:
+        echo_json(stats)
     if interrupted is not None:
         raise interrupted

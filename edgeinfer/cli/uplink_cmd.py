@@ -14,9 +14,9 @@ def uplink() -> None:
     """Inspect the uplink's disk spool (store-and-forward queue)."""
 
 
-@uplink.command("status")
+@uplink.command("status", short_help="Show what a spool holds: queued, sent, dropped, last ack.")
 @click.argument("spool_dir", type=click.Path(file_okay=False, path_type=str))
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the spool's counters as JSON on stdout.")
 def status(spool_dir: str, as_json: bool) -> None:
     """Show queued records, spool bytes, oldest age, drops and last acknowledgement of SPOOL_DIR.
 

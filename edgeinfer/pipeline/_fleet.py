@@ -99,6 +99,17 @@ class FleetMixin:
                 "signer": getattr(first, "signer", None), "path": getattr(first, "path", None),
                 "on_probation": self._gate.on_probation, "swaps": list(self._swaps[-20:])}
 
+    def engines(self) -> List[Dict[str, Any]]:
+        """One dict per engine instance: ``instance, backend, provider, device, reason, model_id`` (what `run` prints first).
+
+        Example:
+            >>> [e["device"] for e in pipeline.engines()]                   # doctest: +SKIP
+            ['cpu']
+        """
+        from .stats import describe_instance
+
+        return [describe_instance(name, model) for name, model in self._instances]
+
     def readiness(self) -> List[str]:
         """Problems that make ``/readyz`` answer 503; empty when ready."""
         return readiness_problems(self.stats(), model_loaded=bool(self._gate.models()))

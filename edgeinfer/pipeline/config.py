@@ -180,10 +180,13 @@ def describe_engine(model: Any) -> Dict[str, Optional[str]]:
 
 
 def engine_line(models: List[Any]) -> str:
-    """``onnxruntime (CPUExecutionProvider) on cpu``; several instances are listed with a count."""
+    """``onnxruntime (CPUExecutionProvider) on cpu``; several instances are listed with a count.
+
+    ``models``: loaded models, or what :func:`describe_engine` (or ``Pipeline.engines()``) made of them.
+    """
     parts = []
     for m in models:
-        d = describe_engine(m)
+        d = m if isinstance(m, dict) else describe_engine(m)
         parts.append(f"{d['backend']}" + (f" ({d['provider']})" if d["provider"] else "") + f" on {d['device']}")
     if len(set(parts)) == 1:
         return parts[0] if len(parts) == 1 else f"{len(parts)} x {parts[0]}"

@@ -12,6 +12,24 @@ import time
 from typing import Any, Dict
 
 
+def describe_instance(name: str, model: Any) -> Dict[str, Any]:
+    """One engine instance: its backend, execution provider and device (as ``bench`` records them), reason, model id.
+
+    Example:
+        >>> class Ort:
+        ...     name, providers = "onnxruntime", ["CPUExecutionProvider"]
+        >>> class M:
+        ...     backend, backend_name, backend_reason, model_id = Ort(), "onnxruntime", "ONNX Runtime ...", "m@ab"
+        >>> describe_instance("ort0", M())["device"]
+        'cpu'
+    """
+    from .config import describe_engine as backend_provider_device
+
+    return {"instance": name, **backend_provider_device(model),
+            "providers": [str(p) for p in (getattr(getattr(model, "backend", None), "providers", None) or [])],
+            "reason": getattr(model, "backend_reason", None), "model_id": getattr(model, "model_id", None)}
+
+
 def _ms(value) -> str:
     return "-" if value is None else f"{value:.1f}"
 

@@ -44,7 +44,7 @@ def test_sigterm_finishes_the_mp4_writes_stats_and_loses_no_record(as_pid1, loop
     stale.write_bytes(b"half a video")
     rec = Receiver().start()
     cmd = [*EDGEINFER, "run", DEMO_ONNX, "--source", loop_video, "--loop", "--sink", f"file://{out}", "--sink-lossless",
-           "--uplink", rec.url, "--uplink-spool", tmp_path / "spool", "--stats-json", tmp_path / "stats.json",
+           "--uplink", rec.url, "--uplink-spool", tmp_path / "spool", "--stats", tmp_path / "stats.json",
            "--status-interval", "0"]
     prefix = ["unshare", "--pid", "--fork", "--mount-proc"] if as_pid1 else []
     proc = subprocess.Popen([str(c) for c in prefix + cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -40,7 +40,7 @@ def test_watch_swaps_in_a_signed_bundle_and_refuses_bad_ones(signed_bundle, keys
     stats_path = tmp_path / "stats.json"
     cmd = [*EDGEINFER, "run", "--watch", ota, "--source", loop_video, "--loop", "--uplink", rec.url,
            "--uplink-spool", tmp_path / "spool", "--trust", keys["pub"], "--device-profile", DEVICE,
-           "--watch-interval", "0.2", "--health-frames", "8", "--shadow-frames", "6", "--stats-json", stats_path,
+           "--watch-interval", "0.2", "--health-frames", "8", "--shadow-frames", "6", "--stats", stats_path,
            "--status-interval", "0"]
     proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -20,9 +20,13 @@ def test_run_writes_video_stats_and_uplink_records(run_cli, static_model, tmp_pa
     out, stats_path, results = tmp_path / "out.mp4", tmp_path / "stats.json", tmp_path / "results.jsonl"
     proc = run_cli("run", static_model, "--source", video, "--max-frames", "20", "--sink", f"file://{out}",
                    "--backend", "onnxruntime", "--uplink", f"file://{results}", "--uplink-spool", tmp_path / "spool",
-                   "--stats-json", stats_path, "--status-interval", "0.2", "--sink-lossless")
+                   "--stats", stats_path, "--status-interval", "0.2", "--sink-lossless")
     assert proc.returncode == 0, proc.stderr
     assert "frames: 20 out of 20" in proc.stdout and "end-to-end latency: p50" in proc.stdout
+    # the first line says what runs, before any frame output
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("run: onnxruntime (CPUExecutionProvider) on cpu | model mean-b1@"), proc.stdout
+    assert first.endswith("| 1 source")
     stats = json.loads(stats_path.read_text())
     up = stats["uplink"]  # the summary says what the uplink did, from the same stats
     assert f"uplink: {up['sent']} sent, {up['queued']} queued, {up['dropped_total']} dropped" in proc.stdout
@@ -36,6 +40,37 @@ def test_run_writes_video_stats_and_uplink_records(run_cli, static_model, tmp_pa
     flat = [r for rec in records for r in (rec if isinstance(rec, list) else [rec])]
     frames = sorted({r.get("frame_index", r.get("record", {}).get("frame_index")) for r in flat})
     assert frames == list(range(20))
+
+
+def test_run_json_is_the_stats_on_stdout_and_says_the_backend(run_cli, static_model, tmp_path):
+    video = write_levels_video(tmp_path / "in.mp4", 12)
+    stats_path = tmp_path / "stats.json"
+    proc = run_cli("run", static_model, "--source", video, "--source", video, "--max-frames", "5",
+                   "--backend", "onnxruntime", "--json", "--stats", stats_path, "--status-interval", "0.1")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)  # stdout is the JSON and nothing else
+    assert data["frames_out"] == 10
+    assert (data["backend"], data["provider"], data["device"]) == ("onnxruntime", "CPUExecutionProvider", "cpu")
+    assert data["engines"][0]["model_id"].startswith("mean-b1@") and "ONNX Runtime" in data["engines"][0]["reason"]
+    assert json.loads(stats_path.read_text()) == data
+    # human lines moved to stderr: the start line first, then the summary
+    lines = proc.stderr.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("run: "))
+    assert lines[start].endswith("| 2 sources")
+    assert start < next(i for i, line in enumerate(lines) if line.startswith("frames: 10 out of 10"))
+
+
+def test_run_stats_json_is_a_deprecated_alias_of_stats(run_cli, static_model, tmp_path):
+    video = write_levels_video(tmp_path / "in.mp4", 5)
+    old = tmp_path / "old.json"
+    proc = run_cli("run", static_model, "--source", video, "--backend", "onnxruntime", "--stats-json", old)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(old.read_text())["frames_out"] == 5
+    assert "--stats-json is deprecated" in proc.stderr and "use --stats FILE" in proc.stderr
+    help_text = run_cli("run", "--help").stdout
+    assert "--stats FILE" in help_text and "--stats-json" not in help_text
+    both = run_cli("run", static_model, "--source", video, "--stats", tmp_path / "a.json", "--stats-json", old)
+    assert both.returncode == 2 and "give one of them" in both.stderr
 
 
 def test_run_usage_and_user_errors(run_cli, static_model, tmp_path):
