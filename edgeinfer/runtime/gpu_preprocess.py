@@ -7,7 +7,9 @@ levels before normalising, as ``cv2.resize`` does on uint8, so GPU and CPU agree
 level (1/255 after the default scaling). Geometry is the CPU path's (:class:`LetterboxTransform`).
 The same kernel source compiles through NVRTC (cuda-python) or pycuda's SourceModule.
 
-Capture code that wants no host copy at all writes frames straight into :meth:`frame_slot`.
+Capture code that wants no host copy at all writes frames straight into :meth:`frame_slot`, or into
+any pinned array (the pipeline's frame pool is pinned where CUDA is present): a pinned frame is
+uploaded from where it lies, with no staging copy.
 With ``zero_copy=True`` the slot is mapped pinned memory and the kernel reads the frame in place
 (no upload at all): the natural mode on Jetson, where CPU and iGPU share DRAM; on a discrete GPU
 the kernel then reads only the pixels it samples, over PCIe.
@@ -30,7 +32,7 @@ import numpy as np
 
 from ..errors import BackendError, MissingDependencyError
 from ..model.info import PreprocessSpec
-from .cuda.base import CudaApi, DeviceBuffer, HostBuffer
+from .cuda.base import CudaApi, DeviceBuffer, HostBuffer, is_pinned
 from .preprocess import LetterboxTransform, Preprocessor, check_frame
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,11 @@ class GpuPreprocessor:
         geo = self.geometry(frame.shape[:2])
         h0, w0 = geo.src_hw
         host, dev = self._slot(h0, w0)
+        if dev is not None and frame is not host.array and is_pinned(frame):
+            # already page-locked (a capture slot): DMA straight from it; the caller keeps it until the stream syncs
+            self.cuda.copy_htod_async(dev.ptr, frame, stream)
+            self.launch_from_device(dev.ptr, geo, dst_ptr=dst_ptr, stream=stream)
+            return geo
         if frame is not host.array:
             np.copyto(host.array, frame)
         if dev is None:  # zero-copy: the kernel reads the mapped host slot

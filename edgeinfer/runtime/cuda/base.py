@@ -21,6 +21,21 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 import numpy as np
 
 KERNEL_ARG_KINDS = ("P", "i", "f")
+_PINNED: Dict[int, int] = {}  # start address -> bytes of every live pinned allocation (see is_pinned)
+
+
+def is_pinned(array: np.ndarray) -> bool:
+    """Whether ``array`` starts at a live pinned allocation of this process and fits in it.
+
+    Frame slots are whole allocations, so the start address is enough: a pinned frame can be
+    copied to the device asynchronously, straight from where capture decoded it.
+
+    Example:
+        >>> is_pinned(np.zeros(4, np.uint8))
+        False
+    """
+    size = _PINNED.get(int(array.__array_interface__["data"][0]))
+    return size is not None and array.nbytes <= size and array.flags.c_contiguous
 
 
 class HostBuffer:
@@ -31,6 +46,7 @@ class HostBuffer:
         self.device_ptr = device_ptr
         self._owner = owner  # keeps the allocation alive as long as the view is in use
         self._release = release
+        _PINNED[self.host_ptr] = self.nbytes
 
     @property
     def nbytes(self) -> int:
@@ -44,6 +60,7 @@ class HostBuffer:
         """Release the pinned memory; the numpy view must not be used afterwards."""
         if self._release is not None:
             release, self._release = self._release, None
+            _PINNED.pop(self.host_ptr, None)
             release()
 
 
