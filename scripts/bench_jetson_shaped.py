@@ -150,9 +150,12 @@ def child(args: argparse.Namespace) -> Dict[str, Any]:
     """One core count (already under taskset): every engine time, sides alternating."""
     import cv2
 
+    if args.switch_interval_ms > 0:
+        sys.setswitchinterval(args.switch_interval_ms / 1000.0)
     cores = len(os.sched_getaffinity(0))
     cv2.setNumThreads(cores)  # what OpenCV would pick for this affinity on both sides
-    out: Dict[str, Any] = {"cores": cores, "cv2_threads": cv2.getNumThreads(), "runs": []}
+    out: Dict[str, Any] = {"cores": cores, "cv2_threads": cv2.getNumThreads(), "runs": [],
+                           "switch_interval_ms": round(sys.getswitchinterval() * 1000, 3)}
     for engine_ms in args.engine_ms:
         for intra in (args.intra_op if engine_ms <= 0 else [0]):
             fps: Dict[str, List[float]] = {s: [] for s in args.sides}
@@ -177,7 +180,8 @@ def child(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def print_rows(result: Dict[str, Any]) -> None:
-    print(f"-- {result['cores']} cores (taskset), load average before {result['load_before']} after {result['load_after']}")
+    print(f"-- {result['cores']} cores (taskset), GIL switch interval {result['switch_interval_ms']} ms, "
+          f"load average before {result['load_before']} after {result['load_after']}")
     for row in result["runs"]:
         engine = f"engine {row['engine_ms']:.1f} ms" if row["engine_ms"] > 0 else \
             f"real ONNX Runtime engine, intra-op threads {row['intra_op_threads'] or 'default'}"
@@ -204,6 +208,8 @@ def main() -> None:
     ap.add_argument("--intra-op", default="0", help="ONNX Runtime intra-op threads to try with --engine-ms 0")
     ap.add_argument("--sides", default="edgeinfer,ultralytics")
     ap.add_argument("--serial", action="store_true", help="edgeinfer without overlap (pre/engine/post in turn)")
+    ap.add_argument("--switch-interval-ms", type=float, default=0.0,
+                    help="sys.setswitchinterval for both sides (0: Python's default, 5 ms)")
     ap.add_argument("--json", default=None, help="also write the figures here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -235,7 +241,8 @@ def main() -> None:
         cmd = ["taskset", "-c", f"0-{n - 1}", sys.executable, __file__, "--child", "--model", args.model, "--video",
                args.video, "--imgsz", str(args.imgsz), "--frames", str(args.frames), "--repeats", str(args.repeats),
                "--engine-ms", ",".join(map(str, args.engine_ms)), "--intra-op", ",".join(map(str, args.intra_op)),
-               "--sides", ",".join(args.sides)] + (["--serial"] if args.serial else [])
+               "--sides", ",".join(args.sides), "--switch-interval-ms", str(args.switch_interval_ms)] + \
+            (["--serial"] if args.serial else [])
         before = [round(v, 2) for v in os.getloadavg()]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         after = [round(v, 2) for v in os.getloadavg()]

@@ -187,17 +187,20 @@ class Model:
 
     def frame_allocator(self) -> Optional[Callable[[Tuple[int, ...]], np.ndarray]]:
         """Where capture should decode frames for this model: pinned host memory when it pre-processes on the
-        GPU (the frame then goes to the device by DMA, no staging copy), else None (ordinary memory).
+        GPU, else None (ordinary memory). On a Jetson (integrated GPU, shared DRAM) the slots are also mapped
+        into the GPU's address space and the letterbox kernel reads the frame where it was decoded; on a
+        discrete GPU the frame goes to the device by one DMA from the slot, with no staging copy.
 
         Pinned slots live as long as the process (a pipeline makes them once per source and frame size).
         """
         if self._gpu_pre is None:
             return None
         cuda = self.backend.cuda  # type: ignore[attr-defined]
+        mapped = bool(cuda.device_info().get("integrated"))
 
         def allocate(shape: Tuple[int, ...]) -> np.ndarray:
             with cuda.activate():
-                buf = cuda.host_empty(shape, np.uint8)
+                buf = cuda.host_empty(shape, np.uint8, mapped=mapped)
             self._pinned_frames.append(buf)  # keeps the allocation alive with the model's CUDA context
             return buf.array
 

@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 import numpy as np
 
 KERNEL_ARG_KINDS = ("P", "i", "f")
-_PINNED: Dict[int, int] = {}  # start address -> bytes of every live pinned allocation (see is_pinned)
+_PINNED: Dict[int, Tuple[int, Optional[int]]] = {}  # start address -> (bytes, device address if mapped) per live pinned allocation
 
 
 def is_pinned(array: np.ndarray) -> bool:
@@ -34,8 +34,16 @@ def is_pinned(array: np.ndarray) -> bool:
         >>> is_pinned(np.zeros(4, np.uint8))
         False
     """
-    size = _PINNED.get(int(array.__array_interface__["data"][0]))
-    return size is not None and array.nbytes <= size and array.flags.c_contiguous
+    entry = _PINNED.get(int(array.__array_interface__["data"][0]))
+    return entry is not None and array.nbytes <= entry[0] and array.flags.c_contiguous
+
+
+def mapped_device_ptr(array: np.ndarray) -> Optional[int]:
+    """The device address of ``array`` when it is a whole mapped (zero-copy) pinned allocation, else None."""
+    entry = _PINNED.get(int(array.__array_interface__["data"][0]))
+    if entry is None or entry[1] is None or array.nbytes > entry[0] or not array.flags.c_contiguous:
+        return None
+    return int(entry[1])
 
 
 class HostBuffer:
@@ -46,7 +54,7 @@ class HostBuffer:
         self.device_ptr = device_ptr
         self._owner = owner  # keeps the allocation alive as long as the view is in use
         self._release = release
-        _PINNED[self.host_ptr] = self.nbytes
+        _PINNED[self.host_ptr] = (self.nbytes, None if device_ptr is None else int(device_ptr))
 
     @property
     def nbytes(self) -> int:
