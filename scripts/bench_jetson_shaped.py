@@ -152,10 +152,15 @@ def child(args: argparse.Namespace) -> Dict[str, Any]:
 
     if args.switch_interval_ms > 0:
         sys.setswitchinterval(args.switch_interval_ms / 1000.0)
+    if args.timer_slack_us > 0:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(29, args.timer_slack_us * 1000, 0, 0, 0)  # PR_SET_TIMERSLACK, in ns
     cores = len(os.sched_getaffinity(0))
     cv2.setNumThreads(cores)  # what OpenCV would pick for this affinity on both sides
     out: Dict[str, Any] = {"cores": cores, "cv2_threads": cv2.getNumThreads(), "runs": [],
-                           "switch_interval_ms": round(sys.getswitchinterval() * 1000, 3)}
+                           "switch_interval_ms": round(sys.getswitchinterval() * 1000, 3),
+                           "timer_slack_us": args.timer_slack_us or "default"}
     for engine_ms in args.engine_ms:
         for intra in (args.intra_op if engine_ms <= 0 else [0]):
             fps: Dict[str, List[float]] = {s: [] for s in args.sides}
@@ -181,6 +186,7 @@ def child(args: argparse.Namespace) -> Dict[str, Any]:
 
 def print_rows(result: Dict[str, Any]) -> None:
     print(f"-- {result['cores']} cores (taskset), GIL switch interval {result['switch_interval_ms']} ms, "
+          f"timer slack {result['timer_slack_us']} us, "
           f"load average before {result['load_before']} after {result['load_after']}")
     for row in result["runs"]:
         engine = f"engine {row['engine_ms']:.1f} ms" if row["engine_ms"] > 0 else \
@@ -208,6 +214,9 @@ def main() -> None:
     ap.add_argument("--intra-op", default="0", help="ONNX Runtime intra-op threads to try with --engine-ms 0")
     ap.add_argument("--sides", default="edgeinfer,ultralytics")
     ap.add_argument("--serial", action="store_true", help="edgeinfer without overlap (pre/engine/post in turn)")
+    ap.add_argument("--timer-slack-us", type=int, default=0,
+                    help="Linux timer slack for the child (both sides; 0: the kernel's default, 50 us): how late the "
+                         "stand-in's sleep may wake")
     ap.add_argument("--switch-interval-ms", type=float, default=0.0,
                     help="sys.setswitchinterval for both sides (0: Python's default, 5 ms)")
     ap.add_argument("--json", default=None, help="also write the figures here")
@@ -241,7 +250,8 @@ def main() -> None:
         cmd = ["taskset", "-c", f"0-{n - 1}", sys.executable, __file__, "--child", "--model", args.model, "--video",
                args.video, "--imgsz", str(args.imgsz), "--frames", str(args.frames), "--repeats", str(args.repeats),
                "--engine-ms", ",".join(map(str, args.engine_ms)), "--intra-op", ",".join(map(str, args.intra_op)),
-               "--sides", ",".join(args.sides), "--switch-interval-ms", str(args.switch_interval_ms)] + \
+               "--sides", ",".join(args.sides), "--switch-interval-ms", str(args.switch_interval_ms),
+               "--timer-slack-us", str(args.timer_slack_us)] + \
             (["--serial"] if args.serial else [])
         before = [round(v, 2) for v in os.getloadavg()]
         proc = subprocess.run(cmd, capture_output=True, text=True)
