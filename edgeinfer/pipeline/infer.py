@@ -123,6 +123,10 @@ class InferWorker:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def join(self, timeout: float) -> bool:
         deadline = time.perf_counter() + timeout
         for t in self._threads:

@@ -31,8 +31,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-import weakref
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Set
 
 from .frames import FrameRef
 
@@ -81,8 +80,10 @@ class StagedLane:
         depth = 3  # a few chunks between stages; the slots bound what is in flight anyway
         self._to_engine: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
         self._to_post: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
-        self._free: "weakref.WeakKeyDictionary[Any, queue.Queue]" = weakref.WeakKeyDictionary()
-        self._failed: "weakref.WeakSet[Any]" = weakref.WeakSet()  # models that raised: their chunks re-run
+        # by id(model): user models need be neither hashable nor weak-referenceable; the gate and the chunks in
+        # flight keep every model here alive
+        self._free: Dict[int, "queue.Queue[int]"] = {}
+        self._failed: Set[int] = set()  # models that raised: their chunks re-run on the current model
         self._abort = threading.Event()
         name = worker.name
         self.threads = [threading.Thread(target=fn, name=f"infer-{name}-{stage}", daemon=True)
@@ -134,9 +135,9 @@ class StagedLane:
 
     # -- slots ------------------------------------------------------------------------------------
     def _acquire(self, model: Any) -> Optional[int]:
-        free = self._free.get(model)
+        free = self._free.get(id(model))
         if free is None:
-            free = self._free[model] = queue.Queue()
+            free = self._free[id(model)] = queue.Queue()
             for slot in model.stage_slots:
                 free.put(slot)
         while not self._abort.is_set():
@@ -148,14 +149,14 @@ class StagedLane:
 
     def _release(self, item: _Item) -> None:
         if item.slot is not None:
-            self._free[item.model].put(item.slot)
+            self._free[id(item.model)].put(item.slot)
             item.slot = None
 
     # -- stages -----------------------------------------------------------------------------------
     def _pre(self) -> None:
         held: List[_Item] = []
         try:
-            while not self._abort.is_set():
+            while not self._abort.is_set() and not self._w.stopping:
                 refs, generation = self._w.take()
                 if refs is None:
                     break
@@ -168,7 +169,7 @@ class StagedLane:
                         for i, part in enumerate(parts)]
                 while held:
                     item = held[0]
-                    if supports_stages(model) and model not in self._failed:
+                    if supports_stages(model) and id(model) not in self._failed:
                         item.slot = self._acquire(model)
                         if item.slot is None:
                             return  # aborted; `held` is released below
@@ -210,7 +211,7 @@ class StagedLane:
 
     def _run(self, item: _Item) -> None:
         model = item.model
-        if item.error is None and model not in self._failed:
+        if item.error is None and id(model) not in self._failed:
             try:
                 if item.prepared is not None:
                     model.execute(item.prepared)
@@ -222,8 +223,8 @@ class StagedLane:
         # a failure of this model (now or of an earlier chunk): the worker picks the model to re-run on
         self._release(item)
         item.prepared = None
-        if item.error is not None and model not in self._failed:
-            self._failed.add(model)
+        if item.error is not None and id(model) not in self._failed:
+            self._failed.add(id(model))
             current = self._w.recover(item.error, item.generation)
         else:
             current = self._w.current_model()
