@@ -242,3 +242,27 @@ def test_capture_decodes_in_place_into_the_slots_inference_reads(tmp_path):
     assert capture.slot_copies.value == 0  # even the first frame was decoded into a slot, none copied in
     assert all(any(f is s and np.shares_memory(f, s) for s in slots) for f in seen)
     assert len({id(f) for f in seen}) <= len(slots)  # slots are reused, nothing allocated per frame
+
+
+@pytest.mark.skipif(not __import__("edgeinfer.pipeline.gst", fromlist=["gst_available"]).gst_available(),
+                    reason="needs PyGObject + GStreamer")
+def test_gstreamer_appsink_frames_land_in_slots_without_an_extra_copy():
+    """appsink caps are known once the pipeline prerolls: the slots are sized before the first read and each
+    mapped buffer is copied once, straight into a slot."""
+    seen = []
+
+    class Recorder:
+        backend_name = "recorder"
+
+        def infer_batch(self, frames):
+            seen.extend(frames)
+            return [Detections.empty({0: "frame"}) for _ in frames]
+
+    uri = ("gst://videotestsrc num-buffers=12 ! video/x-raw,width=64,height=48 ! videoconvert ! "
+           "video/x-raw,format=BGR ! appsink")  # pip OpenCV has no GStreamer: PyGObject reads it
+    with Pipeline(Recorder(), sources=[uri], telemetry=None, max_frames=12) as p:
+        results = list(p)
+        capture = p._captures[0]
+        slots = capture._pool.arrays
+    assert len(results) == 12 and capture.slot_copies.value == 0
+    assert all(any(f is s for s in slots) for f in seen)
