@@ -150,7 +150,11 @@ class Pipeline(FleetMixin):
         if self._closed:
             raise ConfigError("this pipeline was closed", hint="create a new Pipeline")
         self._started, self._started_mono = True, time.perf_counter()
-        slots = self._queue_size + self.max_batch * len(self._instances) + (self._sink.queue._capacity if self._sink else 0) + 3
+        # frames held at once: the hub's queue, per instance up to 4 chunks (pre-processed, running, finishing and one
+        # waiting for a staging slot when overlapped), the sink's queue, and a few in capture and delivery
+        per_instance = 4 if self._overlap else 1
+        slots = (self._queue_size + self.max_batch * per_instance * len(self._instances)
+                 + (self._sink.queue._capacity if self._sink else 0) + 3)
         for sid, spec in self._source_specs.items():
             self._hub.add_source(sid, live=spec.live, capacity=self._queue_size)
             self._captures.append(CaptureWorker(sid, spec, self._hub, policy=self._reconnect, pool_slots=slots,
