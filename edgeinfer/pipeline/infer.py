@@ -143,13 +143,13 @@ class InferWorker:
         batch: List[FrameRef] = []
         try:
             while not self._stop.is_set():
-                got, generation = self.take()
+                got, generation, model = self.take()
                 if got is None:
                     return
                 if not got:
                     continue
                 batch = got
-                self._process(batch, generation)
+                self._process(batch, generation, model)
                 batch = []
         except BaseException as exc:  # the caller must see every failure of this thread
             for ref in batch:
@@ -158,10 +158,10 @@ class InferWorker:
                 self._inflight.clear()
             self._on_error(exc)
 
-    def _process(self, batch: List[FrameRef], generation: int = 0) -> None:
+    def _process(self, batch: List[FrameRef], generation: int, taken: Any) -> None:
         start = time.perf_counter()
         self.note_queue_wait(batch, start)
-        taken = model = self.model
+        model = taken
         try:
             outputs = list(model.infer_batch([ref.array for ref in batch]))
         except Exception as exc:
@@ -170,22 +170,24 @@ class InferWorker:
         self.emit(batch, outputs, model, _Batch(taken, generation, start, len(batch)), time.perf_counter())
 
     # -- shared by both paths -----------------------------------------------------------------------------------
-    def take(self) -> Tuple[Optional[List[FrameRef]], int]:
-        """A batch from the hub and the model (generation) it runs on, chosen in one step."""
+    def take(self) -> Tuple[Optional[List[FrameRef]], int, Any]:
+        """A batch from the hub, the generation and the model it runs on, chosen in one step (and marked in flight)."""
         if self._gate is None:
             got = self._hub.get_batch(max_batch=self._max_batch, max_delay=self._max_delay, timeout=0.25)
+            model = self.model
             if got:
-                self._mark(self.model, +1)
-            return got, 0
+                self._mark(model, +1)
+            return got, 0, model
         # Taking frames and reading the model in one step keeps dispatch order and model order the same.
         with self._gate.lock:
             got = self._hub.get_batch(max_batch=self._max_batch, max_delay=self._max_delay, timeout=0.25)
             generation = self._gate.generation
+            model = self.model
             if got:
-                self.model = self._gate.model_for(self.name, generation)
-                self._mark(self.model, +1)
+                model = self.model = self._gate.model_for(self.name, generation)
+                self._mark(model, +1)
                 self._gate.note_batch(generation, got, time.perf_counter())
-        return got, generation
+        return got, generation, model
 
     def _mark(self, model: Any, delta: int) -> None:
         with self._inflight_lock:

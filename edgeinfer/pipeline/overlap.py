@@ -157,12 +157,12 @@ class StagedLane:
         held: List[_Item] = []
         try:
             while not self._abort.is_set() and not self._w.stopping:
-                refs, generation = self._w.take()
+                refs, generation, model = self._w.take()
                 if refs is None:
                     break
                 if not refs:
                     continue
-                model, start = self._w.model, time.perf_counter()
+                start = time.perf_counter()
                 self._w.note_queue_wait(refs, start)
                 parts = chunks(model, refs)
                 held = [_Item(part, model, generation, start, len(refs), i == len(parts) - 1)
