@@ -5,7 +5,10 @@ hub; batches finish out of order, so the :class:`Collector` holds results until 
 frame of the same source is done (by the hub's dispatch sequence, which has no gaps even when
 live frames were dropped before dispatch).
 
-Failover: an exception from ``infer_batch`` switches that worker to its fallback model (built
+Each worker overlaps pre-processing, the engine and post-processing in three threads for models
+with the staged API (:mod:`~edgeinfer.pipeline.overlap`); other models run ``infer_batch`` in one.
+
+Failover: an exception from the engine switches that worker to its fallback model (built
 once, e.g. ONNX Runtime for the same bundle), logs it, counts it in the stats and re-runs the
 same batch. Without a fallback the error stops the pipeline and reaches the caller.
 """
