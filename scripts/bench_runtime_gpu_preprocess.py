@@ -7,7 +7,13 @@ Times per frame (median of N, after warm-up), on the same frames, in one run:
   gpu pinned     frame already in the pinned slot (capture decodes into it): H2D, kernel, sync
   gpu zero-copy  frame in a mapped pinned slot: the kernel reads it in place (no H2D), sync
 and the max |GPU - CPU| difference. Target: >= 10x (gpu vs cpu).
-Usage: python scripts/bench_runtime_gpu_preprocess.py [--impl cuda-python|pycuda] [--frames 200]
+
+Then capture into frame slots, as the pipeline does it: a real 1920x1080 video (edgeinfer.demo.make_video) is
+decoded with OpenCV's ``cap.read(image=slot)`` straight into (a) ordinary numpy slots, (b) pinned slots, (c) mapped
+pinned slots, and each frame is pre-processed from where it was decoded: (a) on the CPU, and on the GPU from a
+pageable frame (staging copy), (b) GPU with one DMA from the slot, (c) GPU kernel reading the slot in place.
+Per path: decode ms, pre-processing ms and their sum, median per frame, with speed-ups against the CPU path.
+Usage: python scripts/bench_runtime_gpu_preprocess.py [--impl cuda-python|pycuda] [--frames 200] [--video-frames 60]
 """
 from __future__ import annotations
 
@@ -43,6 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--impl", default=None)
     ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--video-frames", type=int, default=60, help="frames of the 1080p video for the capture part (0: skip)")
     args = ap.parse_args()
     import cv2
 
@@ -104,6 +111,74 @@ def main() -> None:
     print(f"  kernel alone (device events) {kt['ms']:8.3f} ms")
     print(f"  max |gpu zero-copy - cpu| = {zc_diff:.6f}")
     print(f"  max |gpu - cpu| = {diff:.6f} (1/255 = {1 / 255:.6f})")
+    if args.video_frames > 0:
+        capture_into_slots(cuda, cpu, args.video_frames)
+
+
+def capture_into_slots(cuda, cpu, frames: int) -> None:
+    """Decode a real 1080p video into slots of each kind and pre-process each frame from its slot."""
+    import tempfile
+
+    import cv2
+
+    from edgeinfer.demo.video import make_video
+    from edgeinfer.runtime.cuda.base import is_pinned, mapped_device_ptr
+
+    tmp = tempfile.TemporaryDirectory()
+    video = str(make_video(Path(tmp.name) / "shapes-1080p.mp4", frames=frames, size=(1920, 1080), seed=1))
+    spec = PreprocessSpec()
+    host_out = np.empty((3, 640, 640), np.float32)
+    gpu = GpuPreprocessor(spec, (640, 640), cuda=cuda)
+    rows = []
+    with cuda.activate():
+        stream = cuda.create_stream()
+        dev_out = cuda.device_empty(host_out.nbytes)
+
+        def on_gpu(f):
+            gpu(f, dst_ptr=dev_out.ptr, stream=stream)
+            cuda.synchronize(stream)
+
+        def pinned(mapped):
+            bufs = [cuda.host_empty((1080, 1920, 3), np.uint8, mapped=mapped) for _ in range(2)]
+            return [b.array for b in bufs], bufs
+
+        plain = [np.empty((1080, 1920, 3), np.uint8) for _ in range(2)]
+        pin, pin_bufs = pinned(False)
+        mapd, map_bufs = pinned(True)
+        paths = [("cpu, ordinary slot", plain, lambda f: cpu(f, out=host_out)),
+                 ("gpu, ordinary slot (staging copy)", plain, on_gpu),
+                 ("gpu, pinned slot (one DMA)", pin, on_gpu),
+                 ("gpu, mapped slot (kernel reads it)", mapd, on_gpu)]
+        for name, slots, pre in paths:
+            cap = cv2.VideoCapture(video, cv2.CAP_FFMPEG)
+            dec, pro, in_place = [], [], 0
+            for i in range(frames):
+                slot = slots[i % len(slots)]
+                t0 = time.perf_counter()
+                ok, frame = cap.read(image=slot)
+                t1 = time.perf_counter()
+                if not ok:
+                    break
+                in_place += frame is slot
+                pre(frame)
+                t2 = time.perf_counter()
+                if i >= 3:  # warm-up frames out
+                    dec.append((t1 - t0) * 1e3)
+                    pro.append((t2 - t1) * 1e3)
+            cap.release()
+            kind = "mapped" if mapped_device_ptr(slots[0]) is not None else "pinned" if is_pinned(slots[0]) else "pageable"
+            rows.append((name, statistics.median(dec), statistics.median(pro), in_place, len(dec) + 3, kind))
+        for b in pin_bufs + map_bufs:
+            b.free()
+        dev_out.free()
+    gpu.close()
+    tmp.cleanup()
+    base_pre, base_all = rows[0][2], rows[0][1] + rows[0][2]
+    print(f"capture into frame slots: real 1920x1080 video, cap.read(image=slot), then pre-processing from the slot "
+          f"(median ms per frame, {frames} frames)")
+    for name, dec, pro, in_place, n, kind in rows:
+        print(f"  {name:36s} decode {dec:7.3f}  pre {pro:7.3f} (x{base_pre / pro:5.1f})  decode+pre {dec + pro:7.3f} "
+              f"(x{base_all / (dec + pro):4.2f})  decoded in place {in_place}/{n} ({kind})")
 
 
 if __name__ == "__main__":

@@ -179,7 +179,9 @@ def _wait_idle(p: Any, models: Any, timeout: float = 10.0) -> None:
     """Until no worker is inside a batch on one of ``models`` (then they can be closed safely)."""
     ids = {id(m) for m in (models.values() if isinstance(models, dict) else models)}
     deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline and any(w.busy and id(w.model) in ids for w in p._workers):
+    # models_in_flight, not w.model: a pipelined worker may already pre-process on the new model while the
+    # engine still runs a batch of the old one
+    while time.perf_counter() < deadline and any(ids & w.models_in_flight() for w in p._workers):
         time.sleep(0.005)
 
 

@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
@@ -72,7 +72,8 @@ class CaptureWorker:
 
     def __init__(self, source_id: str, spec: SourceSpec, hub: FrameHub, *, policy: ReconnectPolicy,
                  pool_slots: int, on_event: Callable[[SourceEvent], None], on_error: Callable[[BaseException], None],
-                 loop: bool = False, max_frames: Optional[int] = None, stride: int = 1) -> None:
+                 loop: bool = False, max_frames: Optional[int] = None, stride: int = 1,
+                 allocate: Optional[Callable[[Tuple[int, ...]], np.ndarray]] = None) -> None:
         self.source_id = source_id
         self._stride = max(1, int(stride))  # publish every Nth frame only (indices keep counting every frame)
         self.nominal_fps = 0.0  # what the source says its frame rate is (files, most cameras); 0: unknown
@@ -82,6 +83,7 @@ class CaptureWorker:
         self._policy = policy
         self._pool_slots = pool_slots
         self._pool: Optional[FramePool] = None
+        self._allocate = allocate  # frame slot allocator (pinned host memory when a model pre-processes on the GPU)
         self._on_event = on_event
         self._on_error = on_error
         self._loop = loop
@@ -95,6 +97,7 @@ class CaptureWorker:
         self.frames = 0
         self.reconnects = Counter()
         self.pool_drops = Counter()
+        self.slot_copies = Counter()  # frames the reader could not decode in place (first frame of unknown size)
         self.read_latency = LatencyRecorder()
         self.fps = RateMeter()
         self.last_frame_mono = time.perf_counter()
@@ -223,6 +226,7 @@ class CaptureWorker:
                 self.nominal_fps = float(getattr(reader, "fps", 0.0) or 0.0)
             except Exception:  # a reader that cannot tell its rate: analytics fall back to their default
                 self.nominal_fps = 0.0
+            self._size_pool(reader)
             return reader
         except SourceUnavailable as exc:
             if not self.live:
@@ -285,16 +289,27 @@ class CaptureWorker:
             self._publish(ref, t1)
         return "stop"
 
+    def _size_pool(self, reader: FrameReader) -> None:
+        """Make the slot pool before the first read when the reader knows its frame size, so even the
+        first frame is decoded in place."""
+        try:
+            shape = getattr(reader, "frame_shape", None)
+        except Exception:  # noqa: BLE001 - a reader that cannot tell: the first frame sizes the pool
+            shape = None
+        if shape and (self._pool is None or self._pool.shape != tuple(shape)):
+            self._pool = FramePool(shape=tuple(shape), slots=self._pool_slots, allocate=self._allocate)
+
     def _adopt(self, frame: np.ndarray, ref: Optional[FrameRef]) -> Optional[FrameRef]:
-        """Copy a frame the reader allocated (first frame, or a resolution change) into a pooled slot."""
+        """Copy a frame the reader allocated (size unknown before, or a resolution change) into a pooled slot."""
         if self._pool is None or self._pool.shape != frame.shape:
             if ref is not None:
                 ref.release()
-            self._pool = FramePool(shape=frame.shape, slots=self._pool_slots)
+            self._pool = FramePool(shape=frame.shape, slots=self._pool_slots, allocate=self._allocate)
             ref = self._pool.acquire(timeout=0.0)
         if ref is None:
             return None
         np.copyto(ref.array, frame)
+        self.slot_copies.add()
         return ref
 
     def _publish(self, ref: FrameRef, t_read: float) -> None:

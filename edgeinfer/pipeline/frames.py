@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import threading
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -63,15 +63,22 @@ class FrameRef:
 
 
 class FramePool:
-    """A fixed set of equally shaped uint8 frame buffers."""
+    """A fixed set of equally shaped uint8 frame buffers.
 
-    def __init__(self, *, shape: Tuple[int, ...], slots: int, dtype=np.uint8) -> None:
+    ``allocate(shape)`` makes each buffer (default ``np.empty``); the pipeline passes pinned host memory
+    when a model pre-processes on the GPU, so frames go to the device by DMA from where they were decoded.
+    """
+
+    def __init__(self, *, shape: Tuple[int, ...], slots: int, dtype=np.uint8,
+                 allocate: Optional[Callable[[Tuple[int, ...]], np.ndarray]] = None) -> None:
         if slots < 1:
             raise InternalError("a frame pool needs at least one slot")
         self.shape = tuple(int(s) for s in shape)
         self.size = int(slots)
         self._cond = threading.Condition()
-        self._free: List[FrameRef] = [FrameRef(self, np.empty(self.shape, dtype)) for _ in range(self.size)]
+        make = allocate or (lambda shape: np.empty(shape, dtype))
+        self.arrays: Tuple[np.ndarray, ...] = tuple(make(self.shape) for _ in range(self.size))
+        self._free: List[FrameRef] = [FrameRef(self, a) for a in self.arrays]
 
     @property
     def free(self) -> int:

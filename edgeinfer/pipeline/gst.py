@@ -134,6 +134,17 @@ class GstAppsinkReader:
         s = caps.get_structure(0)
         return s.get_value("height"), s.get_value("width"), s.get_value("format")
 
+    @property
+    def frame_shape(self) -> Optional[Tuple[int, int, int]]:
+        """(height, width, 3) once the appsink's caps are negotiated (prerolled), else None: capture then sizes
+        its frame slots before the first read, and every buffer is copied once, from the mapping into a slot."""
+        pad = self._sink.get_static_pad("sink")
+        caps = pad.get_current_caps() if pad is not None else None
+        if caps is None or caps.get_size() == 0:
+            return None
+        h, w, fmt = self._shape(caps)
+        return (int(h), int(w), 3) if fmt == "BGR" and h and w else None
+
     def read(self, out: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         sample = self._sink.emit("try-pull-sample", self._timeout_ns)
         if sample is None:

@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..errors import ConfigError
 
@@ -85,6 +85,16 @@ def resolve_models(model: Any, *, instances=None, load_kwargs: Optional[dict] = 
         return loaded, [m for _, m in loaded], path
     raise ConfigError(f"model must be a loaded Model, a list of them or a path, not {type(model).__name__}",
                       hint="use edgeinfer.load('bundle/') or pass the path")
+
+
+def frame_allocator(models: Iterable[Any]) -> Optional[Callable[[Tuple[int, ...]], Any]]:
+    """The first model's frame-slot allocator (pinned host memory for GPU pre-processing), or None."""
+    for model in models:
+        make = getattr(model, "frame_allocator", None)
+        alloc = make() if callable(make) else None
+        if alloc is not None:
+            return alloc
+    return None
 
 
 def _name(model: Any, index: int) -> str:

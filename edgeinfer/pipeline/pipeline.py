@@ -25,7 +25,7 @@ from .capture import CaptureWorker, ReconnectPolicy, SourceEvent
 from .config import PipelineConfig, pipeline_knobs
 from .hub import FrameHub
 from .infer import Collector, InferWorker
-from .models import fallback_factory, resolve_models
+from .models import fallback_factory, frame_allocator, resolve_models
 from .results import DropQueue, FrameResult
 from .sinks import SinkRunner, make_sink
 from .stats import build_stats, status_line
@@ -63,6 +63,9 @@ class Pipeline(FleetMixin):
             (instead of tracker/zones/record_events). stride: process every Nth frame of each source.
         conf, iou, max_det, classes, class_conf, task: post-processing options for a model path (``edgeinfer.load``).
         shadow_frames: keep copies of the last N frames and results for a swap's shadow comparison (0: off).
+        overlap: pre-process the next batch and post-process the previous one while the engine runs (models
+            loaded with ``edgeinfer.load``; docs/pipeline.md "Overlap and frame slots"). False: one thread per
+            instance does all three in turn.
 
     Hot swap, model identity and readiness (``swap_model``, ``model_id``, ``readiness``): see FleetMixin.
     """
@@ -77,7 +80,8 @@ class Pipeline(FleetMixin):
                  collect_results: bool = True, sink_lossless: bool = False,
                  on_event: Optional[Callable[[SourceEvent], Any]] = None, shadow_frames: int = 0, tracker: Optional[str] = None,
                  zones: Any = None, record_events: Optional[str] = None, analytics: Any = None, stride: int = 1,
-                 on_analytics_event: Optional[Callable[[Any], Any]] = None, config: Any = None, **post_options: Any) -> None:
+                 on_analytics_event: Optional[Callable[[Any], Any]] = None, overlap: bool = True, config: Any = None,
+                 **post_options: Any) -> None:
         cfg = PipelineConfig.load(config) if config is not None else None  # explicit arguments win over the file
         knobs = pipeline_knobs(cfg, batch=batch, max_delay_ms=max_delay_ms, instances=instances, queue_size=queue_size)
         batch, max_delay_ms, instances, queue_size = (knobs[k] for k in ("batch", "max_delay_ms", "instances", "queue_size"))
@@ -97,6 +101,7 @@ class Pipeline(FleetMixin):
         self._collect = bool(collect_results) or on_result is not None
         self._sink_lossless = bool(sink_lossless)
         self._on_event_cb = on_event
+        self._overlap = bool(overlap)
         self._stop_requested = threading.Event()
         # Sinks first (cheap checks such as "no display"), then models and uplink, closed again on failure.
         sinks = [] if sink is None else [make_sink(s, multi_source=len(self._source_specs) > 1, on_quit=self._stop_requested.set)
@@ -153,16 +158,21 @@ class Pipeline(FleetMixin):
         if self._closed:
             raise ConfigError("this pipeline was closed", hint="create a new Pipeline")
         self._started, self._started_mono = True, time.perf_counter()
-        slots = self._queue_size + self.max_batch * len(self._instances) + (self._sink.queue._capacity if self._sink else 0) + 3
+        # frames held at once: the hub's queue, per instance up to 4 chunks (pre-processed, running, finishing and one
+        # waiting for a staging slot when overlapped), the sink's queue, and a few in capture and delivery
+        per_instance = 4 if self._overlap else 1
+        slots = (self._queue_size + self.max_batch * per_instance * len(self._instances)
+                 + (self._sink.queue._capacity if self._sink else 0) + 3)
         for sid, spec in self._source_specs.items():
             self._hub.add_source(sid, live=spec.live, capacity=self._queue_size)
             self._captures.append(CaptureWorker(sid, spec, self._hub, policy=self._reconnect, pool_slots=slots,
                                                 on_event=self._on_event, on_error=self._fail, loop=self._loop,
-                                                max_frames=self._max_frames, stride=self._stride))
+                                                max_frames=self._max_frames, stride=self._stride,
+                                                allocate=frame_allocator(m for _, m in self._instances)))
         for name, model in self._instances:
             self._workers.append(InferWorker(name, model, self._hub, self._collector, max_batch=self.max_batch,
                                              max_delay=self.max_delay, fallback=self._fallback, on_error=self._fail,
-                                             on_failover=self._on_failover, gate=self._gate))
+                                             on_failover=self._on_failover, gate=self._gate, overlap=self._overlap))
         if self._metrics_port is not None:
             from ..telemetry.prometheus import MetricsServer
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -83,6 +83,13 @@ class CaptureReader(FrameReader):
     def fps(self) -> float:
         cv2 = require("cv2")
         return float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+
+    @property
+    def frame_shape(self) -> Optional[Tuple[int, int, int]]:
+        """(height, width, 3) as the backend reports it before the first read, or None when it cannot tell."""
+        cv2 = require("cv2")
+        w, h = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        return (h, w, 3) if w > 0 and h > 0 else None
 
     def close(self) -> None:
         self._cap.release()

@@ -5,6 +5,10 @@ A backend owns preallocated host buffers. Pre-processing writes into :meth:`Back
 backend's own buffers, valid until the next ``infer`` (copy what you keep). Nothing is allocated
 per call once a shape has been seen.
 
+Backends with several buffer *slots* (:attr:`Backend.slots` > 1) keep one set of input and output
+buffers per slot, so a pipeline can pre-process into one slot while the engine runs another and
+post-processes a third; outputs of a slot stay valid until that slot runs again.
+
 Example:
     >>> from edgeinfer.model.info import TensorSpec
     >>> spec = TensorSpec("images", [1, 3, 320, 320], "float32")
@@ -69,15 +73,21 @@ class Backend(ABC):
     reason: str = ""
 
     @abstractmethod
-    def input_buffer(self, name: Optional[str] = None, *, shape: Optional[Sequence[int]] = None) -> np.ndarray:
-        """The host array to write input ``name`` (default: the first input) into.
+    def input_buffer(self, name: Optional[str] = None, *, shape: Optional[Sequence[int]] = None,
+                     slot: int = 0) -> np.ndarray:
+        """The host array to write input ``name`` (default: the first input) of ``slot`` into.
 
         For dynamic inputs pass ``shape``; buffers are cached per shape.
         """
 
     @abstractmethod
-    def infer(self) -> Dict[str, np.ndarray]:
-        """Run on the current input buffers; output arrays by name (the backend's, reused next call)."""
+    def infer(self, *, slot: int = 0) -> Dict[str, np.ndarray]:
+        """Run on ``slot``'s input buffers; its output arrays by name (the backend's, reused when the slot runs again)."""
+
+    @property
+    def slots(self) -> int:
+        """Buffer slots (1: only slot 0)."""
+        return 1
 
     @abstractmethod
     def close(self) -> None:

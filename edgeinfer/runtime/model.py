@@ -9,9 +9,9 @@ Example:
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -30,6 +30,21 @@ from .tasks.options import class_ids
 log = logging.getLogger(__name__)
 
 Result = Union[Detections, Any, Dict[str, np.ndarray]]  # Any: Classification (no boxes)
+STAGE_SLOTS = 3  # pre-process N+1, run N, post-process N-1 at once (slot 0 stays for __call__/infer_batch)
+
+
+@dataclass
+class Prepared:
+    """Frames pre-processed into one backend slot (:meth:`Model.prepare`); ``outputs`` after :meth:`Model.execute`.
+
+    The outputs are the slot's own buffers: valid until the slot is prepared again.
+    """
+
+    slot: int
+    count: int
+    transforms: List[Optional[LetterboxTransform]] = field(default_factory=list)
+    frames: Optional[List[np.ndarray]] = None  # GPU pre-processing: the kernel runs in execute(), on the engine's stream
+    outputs: Optional[Dict[str, np.ndarray]] = None
 
 
 class Model:
@@ -40,6 +55,17 @@ class Model:
     ``Poses``, ``OrientedBoxes`` or ``Classification`` for the other Ultralytics tasks (``task`` says
     which; ``task=`` overrides the model's metadata), or a dict of output arrays (generic models).
     Not thread-safe: call it from one (the inference) thread.
+
+    Staged use (a software pipeline around the engine, as ``edgeinfer.Pipeline`` runs it): while the
+    engine runs one slot, another thread pre-processes the next batch into a second slot and a third
+    post-processes the previous one. :meth:`prepare`, :meth:`execute` and :meth:`finish` may each run
+    in its own thread (one thread per step), on different :attr:`stage_slots`; they share no scratch
+    buffers with ``__call__``/``infer_batch``, which use slot 0.
+
+    Example:
+        >>> model = edgeinfer.load("shapes-yolo11n-320.onnx", device="cpu")   # doctest: +SKIP
+        >>> p = model.prepare([frame], slot=model.stage_slots[0])             # doctest: +SKIP
+        >>> dets = model.finish(model.execute(p))[0]                          # doctest: +SKIP
     """
 
     def __init__(self, backend: Backend, info: ModelInfo, *, reason: str, conf: float = 0.25, iou: float = 0.45,
@@ -65,7 +91,12 @@ class Model:
         self._pre = self._pre_cls(info.preprocess, target_hw(info), dynamic=dynamic_hw)
         # one shape tuple per (batch, h, w), reused: building it per frame showed up in tracemalloc as growth
         self._shapes: Dict[Tuple[int, int, int], Tuple[int, ...]] = {}
-        self._post: Any = make_decoder(info, task=self.task, options=options, input_hw=target_hw(info))
+        self._decoder_args = dict(task=self.task, options=options, input_hw=target_hw(info))
+        self._post: Any = make_decoder(info, **self._decoder_args)
+        self._dynamic_hw = dynamic_hw
+        self._stage_pre: Any = None  # the staged steps' own pre/post (their scratch buffers are per thread)
+        self._stage_post: Any = None
+        self._pinned_frames: List[Any] = []
         if self.task == "classify" and gpu_preprocess:
             raise ConfigError("gpu_preprocess=True letterboxes; a classifier needs its centre crop",
                               hint="leave gpu_preprocess unset for classification models")
@@ -143,6 +174,83 @@ class Model:
         transforms = [pre(f, out=buf[i]) for i, f in enumerate(frames)]  # unused slots keep old data
         return self._finish(self.backend.infer(), transforms)
 
+    # ------------------------------------------------------------------ staged (pipelined) inference
+    @property
+    def stage_slots(self) -> Tuple[int, ...]:
+        """Backend slots :meth:`prepare` may use (empty: this backend has only slot 0; use ``infer_batch``)."""
+        return tuple(range(1, min(int(getattr(self.backend, "slots", 1)), STAGE_SLOTS + 1)))
+
+    @property
+    def stage_batch(self) -> int:
+        """Most frames one :meth:`prepare` takes (0: any number, the model's batch axis is dynamic)."""
+        return 0 if self._dynamic_batch() else self.backend.max_batch
+
+    def frame_allocator(self) -> Optional[Callable[[Tuple[int, ...]], np.ndarray]]:
+        """Where capture should decode frames for this model: pinned host memory when it pre-processes on the
+        GPU, else None (ordinary memory). On a Jetson (integrated GPU, shared DRAM) the slots are also mapped
+        into the GPU's address space and the letterbox kernel reads the frame where it was decoded; on a
+        discrete GPU the frame goes to the device by one DMA from the slot, with no staging copy.
+
+        Pinned slots live as long as the process (a pipeline makes them once per source and frame size).
+        """
+        if self._gpu_pre is None:
+            return None
+        cuda = self.backend.cuda  # type: ignore[attr-defined]
+        mapped = bool(cuda.device_info().get("integrated"))
+
+        def allocate(shape: Tuple[int, ...]) -> np.ndarray:
+            with cuda.activate():
+                buf = cuda.host_empty(shape, np.uint8, mapped=mapped)
+            self._pinned_frames.append(buf)  # keeps the allocation alive with the model's CUDA context
+            return buf.array
+
+        return allocate
+
+    def prepare(self, frames: Sequence[np.ndarray], *, slot: int) -> Prepared:
+        """Pre-process up to :attr:`stage_batch` frames into ``slot``'s input buffer (no engine call)."""
+        self._check_open()
+        if slot not in self.stage_slots:
+            raise ConfigError(f"slot {slot} is not a staging slot of this model ({list(self.stage_slots)})",
+                              hint="use one of model.stage_slots")
+        frames = [check_frame(f) for f in frames]
+        step = self.stage_batch
+        if not frames or (step and len(frames) > step):
+            raise ConfigError(f"prepare() takes 1 to {step or 'any number of'} frames, got {len(frames)}",
+                              hint="split the batch into chunks of model.stage_batch")
+        if self._gpu_pre is not None and len(frames) == 1:
+            return Prepared(slot, 1, frames=frames)
+        if self._stage_pre is None:
+            self._stage_pre = self._pre_cls(self.info.preprocess, target_hw(self.info), dynamic=self._dynamic_hw)
+        same = len({f.shape for f in frames}) == 1
+        pre = self._stage_pre if (same or not self._dynamic) else self._pre_cls(self.info.preprocess, target_hw(self.info))
+        dst_hw = pre.geometry(frames[0].shape[:2]).dst_hw
+        n = len(frames) if self._dynamic_batch() else self.backend.max_batch
+        buf = self.backend.input_buffer(shape=self._batch_shape(n, dst_hw), slot=slot)
+        return Prepared(slot, len(frames), [pre(f, out=buf[i]) for i, f in enumerate(frames)])
+
+    def execute(self, prepared: Prepared) -> Prepared:
+        """Run the engine on a prepared slot (ONNX Runtime and a CUDA sync release the GIL meanwhile)."""
+        self._check_open()
+        be = self.backend
+        if prepared.frames is not None:  # GPU letterbox straight into this slot's device input, then the engine
+            with be.cuda.activate():  # type: ignore[attr-defined]
+                geo = self._gpu_pre(prepared.frames[0], dst_ptr=be.input_device_ptr(slot=prepared.slot),  # type: ignore[attr-defined]
+                                    stream=be.runner.stream)  # type: ignore[attr-defined]
+                prepared.outputs = be.infer(skip_h2d=(self._input.name,), slot=prepared.slot)  # type: ignore[call-arg]
+            prepared.transforms, prepared.frames = [geo], None
+        else:
+            prepared.outputs = be.infer(slot=prepared.slot)  # type: ignore[call-arg]
+        return prepared
+
+    def finish(self, prepared: Prepared) -> List[Result]:
+        """Post-process an executed slot: one result per prepared frame, in order."""
+        self._check_open()
+        if prepared.outputs is None:
+            raise ConfigError("finish() needs an executed slot", hint="call model.execute(prepared) first")
+        if self._stage_post is None:
+            self._stage_post = [make_decoder(self.info, **self._decoder_args)]  # a list: generic models decode to None
+        return self._finish(prepared.outputs, prepared.transforms, self._stage_post[0])
+
     def _dynamic_batch(self) -> bool:
         b = self._input.shape[0] if self._input.shape else 1
         return not (isinstance(b, int) and b > 0)
@@ -158,10 +266,12 @@ class Model:
             shape = self._shapes[key] = (n,) + input_shape(self.info.preprocess, hw)
         return shape
 
-    def _finish(self, outputs: Dict[str, np.ndarray], transforms: Sequence[Optional[LetterboxTransform]]) -> List[Result]:
-        if self._post is not None:
+    def _finish(self, outputs: Dict[str, np.ndarray], transforms: Sequence[Optional[LetterboxTransform]],
+                post: Any = None) -> List[Result]:
+        post = self._post if post is None else post
+        if post is not None:
             ordered = [outputs[t.name] for t in self.backend.outputs]
-            return list(self._post(ordered, transforms))
+            return list(post(ordered, transforms))
         return [{name: arr[i].copy() if arr.ndim and arr.shape[0] >= len(transforms) else arr.copy()
                  for name, arr in outputs.items()} for i in range(len(transforms))]
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 DEVICES = ("auto",) + tuple(_PROVIDER)
+MAX_SLOTS = 8  # I/O bindings are made on first use of a slot; a pipeline uses slot 0 plus a few
 
 
 def pick_providers(device: str, available: Sequence[str]) -> Tuple[List[str], str]:
@@ -100,6 +101,59 @@ class OnnxRuntimeBackend(Backend):
         used = self.session.get_providers()
         self.providers = used
         self.reason = f"ONNX Runtime {ort.__version__} with {used[0]} ({why})"
+        # One I/O binding per slot, made on first use: slot 0 serves __call__/infer_batch, further slots let a
+        # pipeline pre-process into one slot while ONNX Runtime runs another (run_with_iobinding releases the GIL).
+        self._slots: Dict[int, _OrtSlot] = {}
+        self._slot(0)
+        log.info("%s", self.reason)
+
+    def input_buffer(self, name: Optional[str] = None, *, shape: Optional[Sequence[int]] = None,
+                     slot: int = 0) -> np.ndarray:
+        return self._slot(slot).input_buffer(self._input_spec(name), shape)
+
+    def _input_spec(self, name: Optional[str]) -> TensorSpec:
+        if name is None:
+            return self.inputs[0]
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"model has no input {name!r}", hint="inputs are: " + ", ".join(t.name for t in self.inputs))
+
+    def infer(self, *, slot: int = 0) -> Dict[str, np.ndarray]:
+        return self._slot(slot).infer()
+
+    @property
+    def slots(self) -> int:
+        return MAX_SLOTS
+
+    def _slot(self, slot: int) -> "_OrtSlot":
+        entry = self._slots.get(slot)
+        if entry is None:
+            if self.session is None:
+                raise BackendError("the ONNX Runtime backend is closed", hint="load the model again")
+            if not 0 <= int(slot) < MAX_SLOTS:
+                raise ConfigError(f"slot {slot} does not exist (0 to {MAX_SLOTS - 1})", hint="use a slot in that range")
+            entry = self._slots[slot] = _OrtSlot(self)
+        return entry
+
+    def close(self) -> None:
+        for entry in self._slots.values():
+            entry.clear()
+        self._slots.clear()
+        self.session = None  # type: ignore[assignment]
+
+
+class _OrtSlot:
+    """One IOBinding with its preallocated input and output arrays.
+
+    Outputs stay valid until the next ``infer`` of the same slot (a pipeline post-processes slot A
+    while slot B runs).
+    """
+
+    def __init__(self, backend: OnnxRuntimeBackend) -> None:
+        self._be = backend
+        self._ort = backend._ort
+        self.session = backend.session
         self._binding = self.session.io_binding()
         # per (input, shape): the array pre-processing writes and the OrtValue over it, made once. Making an
         # OrtValue per call (each time a dynamic shape came back) is what tracemalloc saw kept per frame.
@@ -114,7 +168,20 @@ class OnnxRuntimeBackend(Backend):
         self._dyn_outs: Dict[Tuple[Any, ...], Optional[Tuple[Dict[str, np.ndarray], List[Any]]]] = {}
         self._outputs_at: Tuple[int, str] = (-1, "")  # (rebind count, "cpu" | "pre") the outputs are bound for
         self._out_bufs: Optional[Dict[str, np.ndarray]] = self._bind_static_outputs()
-        log.info("%s", self.reason)
+
+    @property
+    def inputs(self) -> List[TensorSpec]:
+        return self._be.inputs
+
+    @property
+    def outputs(self) -> List[TensorSpec]:
+        return self._be.outputs
+
+    def clear(self) -> None:
+        self._in_bufs.clear()
+        self._last.clear()
+        self._dyn_outs.clear()
+        self._out_bufs = None
 
     def _bind_static_outputs(self) -> Optional[Dict[str, np.ndarray]]:
         """Bind every output to a preallocated array when all output shapes are static."""
@@ -128,8 +195,7 @@ class OnnxRuntimeBackend(Backend):
             self._binding.bind_ortvalue_output(name, value)
         return bufs
 
-    def input_buffer(self, name: Optional[str] = None, *, shape: Optional[Sequence[int]] = None) -> np.ndarray:
-        spec = self._input_spec(name)
+    def input_buffer(self, spec: TensorSpec, shape: Optional[Sequence[int]]) -> np.ndarray:
         last = self._last.get(spec.name)
         if last is not None and (last[0] is shape or last[0] == shape):  # same shape as the previous call
             return last[1]
@@ -154,14 +220,6 @@ class OnnxRuntimeBackend(Backend):
             self._rebinds += 1
         self._last[spec.name] = (shape, buf)
         return buf
-
-    def _input_spec(self, name: Optional[str]) -> TensorSpec:
-        if name is None:
-            return self.inputs[0]
-        for spec in self.inputs:
-            if spec.name == name:
-                return spec
-        raise ConfigError(f"model has no input {name!r}", hint="inputs are: " + ", ".join(t.name for t in self.inputs))
 
     def infer(self) -> Dict[str, np.ndarray]:
         if len(self._bound_inputs) < len(self.inputs):
@@ -209,10 +267,3 @@ class OnnxRuntimeBackend(Backend):
             else:
                 self._binding.bind_ortvalue_output(t.name, values[i])
         self._outputs_at = (self._rebinds, kind)
-
-    def close(self) -> None:
-        self._in_bufs.clear()
-        self._last.clear()
-        self._dyn_outs.clear()
-        self._out_bufs = None
-        self.session = None  # type: ignore[assignment]

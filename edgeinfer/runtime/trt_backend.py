@@ -43,7 +43,8 @@ class TensorRTBackend(Backend):
         dla_core: DLA core the engine was built for (None: GPU engine).
         memory: ``auto`` | ``staged`` | ``mapped`` (see :mod:`.device_runner`).
         cuda_graph: replay a captured CUDA graph per call (static shapes only).
-        slots: 2 for double-buffering through :attr:`runner`.
+        slots: buffer slots (each: its own pinned input/output buffers). Slot 0 serves ``Model.__call__``;
+            a pipeline fills slot 2 while slot 1 runs (double-buffering, see ``Model.prepare``).
         cuda_impl: CUDA binding override (``cuda-python`` | ``pycuda``).
         input_shape: for dynamic engines, the shape to run (default: the profile's max).
 
@@ -56,7 +57,7 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, engine_path: Union[str, Path], *, dla_core: Optional[int] = None, memory: str = "auto",
-                 cuda_graph: bool = False, slots: int = 1, cuda_impl: Optional[str] = None,
+                 cuda_graph: bool = False, slots: int = 3, cuda_impl: Optional[str] = None,
                  input_shape: Optional[Sequence[int]] = None) -> None:
         from ..engine import trt_shim
 
@@ -123,10 +124,11 @@ class TensorRTBackend(Backend):
                                _trt_dtype_name(trt, engine.get_tensor_dtype(name))))
         return io
 
-    def input_buffer(self, name: Optional[str] = None, *, shape: Optional[Sequence[int]] = None) -> np.ndarray:
+    def input_buffer(self, name: Optional[str] = None, *, shape: Optional[Sequence[int]] = None,
+                     slot: int = 0) -> np.ndarray:
         runner = self._live()
         name = name or self.inputs[0].name
-        buf = runner.host(name)
+        buf = runner.host(name, self._slot_index(slot))
         if shape is not None and tuple(shape) != buf.shape:
             raise ConfigError(f"the engine runs {name!r} at {buf.shape}, not {tuple(shape)}",
                               hint="create the backend with input_shape=... for another shape")
@@ -136,10 +138,21 @@ class TensorRTBackend(Backend):
         """Device address of an input (GPU pre-processing writes there; then ``infer(skip_h2d=...)``)."""
         return self._live().device_ptr(name or self.inputs[0].name, slot)
 
-    def infer(self, *, skip_h2d: Sequence[str] = ()) -> Dict[str, np.ndarray]:
+    def infer(self, *, skip_h2d: Sequence[str] = (), slot: int = 0) -> Dict[str, np.ndarray]:
         runner = self._live()
-        runner.submit(0, skip_h2d=skip_h2d)
-        return runner.wait(0)
+        slot = self._slot_index(slot)
+        runner.submit(slot, skip_h2d=skip_h2d)
+        return runner.wait(slot)
+
+    @property
+    def slots(self) -> int:
+        return self._live().slots
+
+    def _slot_index(self, slot: int) -> int:
+        if not 0 <= slot < self._live().slots:
+            raise ConfigError(f"slot {slot} does not exist (the engine has {self._live().slots} buffer slots)",
+                              hint="create the backend with slots=N")
+        return slot
 
     def _live(self) -> DeviceRunner:
         if self.runner is None:

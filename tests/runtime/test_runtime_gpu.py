@@ -215,6 +215,41 @@ def test_gpu_preprocess_matches_cpu(cuda, src_hw, dst_hw, dynamic, zero_copy):
     assert np.abs(got - expected).max() <= 1.0 / 255 + 1e-6
 
 
+@pytest.mark.parametrize("slot", ["pinned", "mapped"])
+def test_gpu_preprocess_from_a_capture_slot_reads_the_slot_itself(cuda, slot):
+    """A frame decoded into a pinned (or mapped) capture slot goes to the kernel from that slot: no staging copy
+    (the preprocessor's own staging slot is never written), and the same pixels as the CPU path."""
+    from edgeinfer.runtime.cuda.base import is_pinned, mapped_device_ptr
+    from edgeinfer.runtime.gpu_preprocess import GpuPreprocessor
+
+    spec = PreprocessSpec()
+    src = np.random.default_rng(7).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+    expected = np.empty((3, 640, 640), np.float32)
+    cpu = Preprocessor(spec, (640, 640))
+    cpu(src, out=expected)
+    gpu = GpuPreprocessor(spec, (640, 640), cuda=cuda)
+    with cuda.activate():
+        capture = cuda.host_empty(src.shape, np.uint8, mapped=slot == "mapped")
+        capture.array[...] = src  # what cap.read(image=slot) leaves there
+        assert is_pinned(capture.array) and (mapped_device_ptr(capture.array) is not None) == (slot == "mapped")
+        assert not is_pinned(src) and mapped_device_ptr(src) is None
+        staging = gpu.frame_slot(1080, 1920)
+        staging[...] = 0
+        stream = cuda.create_stream()
+        out_host = cuda.host_empty((3, 640, 640), np.float32)
+        out_dev = cuda.device_empty(out_host.nbytes)
+        gpu(capture.array, dst_ptr=out_dev.ptr, stream=stream)
+        cuda.copy_dtoh_async(out_host.array, out_dev.ptr, stream)
+        cuda.synchronize(stream)
+        got = out_host.array.copy()
+        assert not staging.any()  # the frame never went through the staging slot
+        for buf in (out_host, out_dev, capture):
+            buf.free()
+        gpu.close()
+    assert not is_pinned(capture.array)  # freed memory is forgotten
+    assert np.abs(got - expected).max() <= 1.0 / 255 + 1e-6
+
+
 def test_gpu_preprocess_feeds_runner_without_h2d(cuda):
     """GPU pre-processing writes the runner's device input; the runner then skips that H2D copy."""
     from edgeinfer.runtime.gpu_preprocess import GpuPreprocessor

@@ -21,6 +21,29 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 import numpy as np
 
 KERNEL_ARG_KINDS = ("P", "i", "f")
+_PINNED: Dict[int, Tuple[int, Optional[int]]] = {}  # start address -> (bytes, device address if mapped) per live pinned allocation
+
+
+def is_pinned(array: np.ndarray) -> bool:
+    """Whether ``array`` starts at a live pinned allocation of this process and fits in it.
+
+    Frame slots are whole allocations, so the start address is enough: a pinned frame can be
+    copied to the device asynchronously, straight from where capture decoded it.
+
+    Example:
+        >>> is_pinned(np.zeros(4, np.uint8))
+        False
+    """
+    entry = _PINNED.get(int(array.__array_interface__["data"][0]))
+    return entry is not None and array.nbytes <= entry[0] and array.flags.c_contiguous
+
+
+def mapped_device_ptr(array: np.ndarray) -> Optional[int]:
+    """The device address of ``array`` when it is a whole mapped (zero-copy) pinned allocation, else None."""
+    entry = _PINNED.get(int(array.__array_interface__["data"][0]))
+    if entry is None or entry[1] is None or array.nbytes > entry[0] or not array.flags.c_contiguous:
+        return None
+    return int(entry[1])
 
 
 class HostBuffer:
@@ -31,6 +54,7 @@ class HostBuffer:
         self.device_ptr = device_ptr
         self._owner = owner  # keeps the allocation alive as long as the view is in use
         self._release = release
+        _PINNED[self.host_ptr] = (self.nbytes, None if device_ptr is None else int(device_ptr))
 
     @property
     def nbytes(self) -> int:
@@ -44,6 +68,7 @@ class HostBuffer:
         """Release the pinned memory; the numpy view must not be used afterwards."""
         if self._release is not None:
             release, self._release = self._release, None
+            _PINNED.pop(self.host_ptr, None)
             release()
 
 

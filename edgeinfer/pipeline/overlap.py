@@ -1,0 +1,252 @@
+"""A software pipeline around the engine: pre-process batch N+1 and post-process N-1 while the engine runs N.
+
+On a Jetson the engine runs on the GPU or DLA and the CPU decodes, pre- and post-processes. Run one
+after another (as Ultralytics' predict loop does) those CPU steps add to every engine call; here they
+overlap it. Three threads per engine instance, joined by bounded FIFO queues (order is kept):
+
+    pre:    take a batch from the hub (one step with the model choice, see swap.py), split it into
+            chunks the engine takes, ``model.prepare(chunk, slot=free slot)``
+    engine: ``model.execute(prepared)``: ONNX Runtime's run and CUDA's sync release the GIL, so the
+            other two threads work meanwhile
+    post:   ``model.finish(prepared)`` -> results -> the collector; the slot is free again
+
+A slot is held from ``prepare`` to the end of ``finish``, so with the model's three staging slots
+pre(N+1), engine(N) and post(N-1) never share a buffer; with fewer the pipeline just overlaps less.
+Models without the staged API (user objects with ``infer_batch`` only) that come in through a hot swap
+run whole in the engine thread.
+
+Failures: an exception in ``prepare`` or ``execute`` is handled in the engine thread, the only thread
+that runs an engine: the worker rolls back (model on probation) or fails over (fallback model) and
+re-runs that chunk with ``infer_batch`` on the model now current; chunks already prepared on the failed
+model are re-run the same way, so a source's results switch model at one frame. ``infer_batch`` uses
+slot 0 and its own scratch buffers, never a staging slot. An exception in ``finish`` (a decoder bug)
+stops the pipeline with that error, as does any failure the worker cannot recover from.
+
+Example:
+    >>> supports_stages(object())
+    False
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Dict, List, Optional, Sequence, Set
+
+from .frames import FrameRef
+
+_END = object()  # end of stream, passed down the stages
+
+
+def supports_stages(model: Any) -> bool:
+    """Whether ``model`` offers the staged API (``prepare``/``execute``/``finish`` and staging slots)."""
+    try:
+        return bool(getattr(model, "stage_slots", ())) and all(
+            callable(getattr(model, name, None)) for name in ("prepare", "execute", "finish"))
+    except Exception:  # noqa: BLE001 - a closed or odd object simply runs the plain way
+        return False
+
+
+def chunks(model: Any, refs: List[FrameRef]) -> List[List[FrameRef]]:
+    """``refs`` in pieces the engine takes at once (the whole batch for plain models and dynamic batch)."""
+    step = int(getattr(model, "stage_batch", 0) or 0) if supports_stages(model) else 0
+    if step <= 0:
+        return [refs]
+    return [refs[i:i + step] for i in range(0, len(refs), step)]
+
+
+class _Item:
+    """One chunk on its way through the stages."""
+
+    __slots__ = ("refs", "model", "generation", "start", "batch_size", "last", "slot", "prepared", "results",
+                 "result_model", "error")
+
+    def __init__(self, refs: List[FrameRef], model: Any, generation: int, start: float, batch_size: int,
+                 last: bool) -> None:
+        self.refs, self.model, self.generation, self.start = refs, model, generation, start
+        self.batch_size, self.last = batch_size, last  # the hub batch this chunk belongs to (stats per batch)
+        self.slot: Optional[int] = None
+        self.prepared: Any = None
+        self.results: Optional[list] = None
+        self.result_model: Any = model
+        self.error: Optional[BaseException] = None
+
+
+class StagedLane:
+    """The three threads of one :class:`~edgeinfer.pipeline.infer.InferWorker` running a staged model."""
+
+    def __init__(self, worker: Any) -> None:
+        self._w = worker
+        depth = 3  # a few chunks between stages; the slots bound what is in flight anyway
+        self._to_engine: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
+        self._to_post: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
+        # by id(model): user models need be neither hashable nor weak-referenceable; the gate and the chunks in
+        # flight keep every model here alive
+        self._free: Dict[int, "queue.Queue[int]"] = {}
+        self._failed: Set[int] = set()  # models that raised: their chunks re-run on the current model
+        self._abort = threading.Event()
+        name = worker.name
+        self.threads = [threading.Thread(target=fn, name=f"infer-{name}-{stage}", daemon=True)
+                        for fn, stage in ((self._pre, "pre"), (self._engine, "engine"), (self._post, "post"))]
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    # -- queues -----------------------------------------------------------------------------------
+    def _put(self, q: "queue.Queue[Any]", item: Any) -> bool:
+        while not self._abort.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, q: "queue.Queue[Any]") -> Any:
+        while not self._abort.is_set():
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return _END
+
+    def _fail(self, exc: BaseException) -> None:
+        """Stop all three stages; frames still queued are released by whoever holds them."""
+        first = not self._abort.is_set()
+        self._abort.set()
+        if first:
+            self._w.stop()
+            self._w.report_error(exc)
+
+    def _drop(self, items: Sequence[Any]) -> None:
+        for item in items:
+            if isinstance(item, _Item):
+                for ref in item.refs:
+                    ref.release()
+                self._w.batch_done(item)
+
+    def _drain(self, q: "queue.Queue[Any]") -> None:
+        while True:
+            try:
+                self._drop([q.get_nowait()])
+            except queue.Empty:
+                return
+
+    # -- slots ------------------------------------------------------------------------------------
+    def _acquire(self, model: Any) -> Optional[int]:
+        free = self._free.get(id(model))
+        if free is None:
+            free = self._free[id(model)] = queue.Queue()
+            for slot in model.stage_slots:
+                free.put(slot)
+        while not self._abort.is_set():
+            try:
+                return free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
+
+    def _release(self, item: _Item) -> None:
+        if item.slot is not None:
+            self._free[id(item.model)].put(item.slot)
+            item.slot = None
+
+    # -- stages -----------------------------------------------------------------------------------
+    def _pre(self) -> None:
+        held: List[_Item] = []
+        try:
+            while not self._abort.is_set() and not self._w.stopping:
+                refs, generation, model = self._w.take()
+                if refs is None:
+                    break
+                if not refs:
+                    continue
+                start = time.perf_counter()
+                self._w.note_queue_wait(refs, start)
+                parts = chunks(model, refs)
+                held = [_Item(part, model, generation, start, len(refs), i == len(parts) - 1)
+                        for i, part in enumerate(parts)]
+                while held:
+                    item = held[0]
+                    if supports_stages(model) and id(model) not in self._failed:
+                        item.slot = self._acquire(model)
+                        if item.slot is None:
+                            return  # aborted; `held` is released below
+                        try:
+                            item.prepared = model.prepare([r.array for r in item.refs], slot=item.slot)
+                        except Exception as exc:  # recovered in the engine thread (rollback / failover)
+                            item.error = exc
+                    if not self._put(self._to_engine, item):
+                        return
+                    held.pop(0)
+            self._put(self._to_engine, _END)
+        except BaseException as exc:  # any failure must reach the caller
+            self._fail(exc)
+        finally:
+            for item in held:
+                self._release(item)
+            self._drop(held)
+
+    def _engine(self) -> None:
+        item: Any = None
+        try:
+            while True:
+                item = self._get(self._to_engine)
+                if item is _END:
+                    self._put(self._to_post, _END)
+                    return
+                self._run(item)
+                if not self._put(self._to_post, item):
+                    self._drop([item])
+                    return
+                item = None
+        except BaseException as exc:
+            if isinstance(item, _Item):
+                self._release(item)
+                self._drop([item])
+            self._fail(exc)
+        finally:
+            self._drain(self._to_engine)
+
+    def _run(self, item: _Item) -> None:
+        model = item.model
+        if item.error is None and id(model) not in self._failed:
+            try:
+                if item.prepared is not None:
+                    model.execute(item.prepared)
+                    return
+                item.results = list(model.infer_batch([r.array for r in item.refs]))
+                return
+            except Exception as exc:
+                item.error = exc
+        # a failure of this model (now or of an earlier chunk): the worker picks the model to re-run on
+        self._release(item)
+        item.prepared = None
+        if item.error is not None and id(model) not in self._failed:
+            self._failed.add(id(model))
+            current = self._w.recover(item.error, item.generation)
+        else:
+            current = self._w.current_model()
+        item.results, item.result_model, item.error = list(current.infer_batch([r.array for r in item.refs])), current, None
+
+    def _post(self) -> None:
+        item: Any = None
+        try:
+            while True:
+                item = self._get(self._to_post)
+                if item is _END:
+                    return
+                if item.prepared is not None:
+                    try:
+                        item.results = item.model.finish(item.prepared)
+                    finally:
+                        self._release(item)
+                self._w.emit(item.refs, item.results or [], item.result_model, item, time.perf_counter())
+                item = None
+        except BaseException as exc:
+            if isinstance(item, _Item):
+                self._drop([item])
+            self._fail(exc)
+        finally:
+            self._drain(self._to_post)
