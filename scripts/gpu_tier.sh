@@ -3,7 +3,7 @@
 #
 # Needs, carried in git-ignored folders:
 #   $WHL (default .whl/) pycuda sdist (pycuda-*.tar.gz) or a pycuda wheel built by an earlier run, plus the pure
-#           wheels pytools, platformdirs, mako, siphash24 (offline-toolchain §8)
+#           wheels pytools, platformdirs, mako, siphash24 (pycuda's build/run dependencies on PyPI)
 #   .carry/ a random-weight YOLO11n ONNX (yolo11n.yaml, 320) for the NMS stress run of the steady-state benchmark
 # Writes logs under $OUT (default /tmp/gpu-tier-out), including the pycuda wheel it built.
 set -uo pipefail

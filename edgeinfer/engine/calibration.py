@@ -1,7 +1,8 @@
 """TensorRT INT8 calibration caches as the builder consumes them (implicit quantization, TRT <= 10.x).
 
 A cache is ASCII: a header ``TRT-<NV_TENSORRT_VERSION>-<Algorithm>`` and one ``tensor: hexscale``
-line per tensor (reference facts §5.1). The scales do not depend on the TensorRT version; the
+line per tensor (the format NVIDIA/Model-Optimizer's ``calib_utils.py`` reads and
+NVIDIA-AI-IOT/cuDLA-samples writes). The scales do not depend on the TensorRT version; the
 header does. The bundle's cache is written on the host for one JetPack line, so before handing it
 to TensorRT the header's version is set to the running TensorRT's (the algorithm is kept and
 picks the calibrator class, which TensorRT requires to match).

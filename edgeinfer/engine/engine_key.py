@@ -1,9 +1,10 @@
 """Engine cache key and engine selection: one engine per (module, L4T/JetPack, TensorRT, SM,
 precision, input shapes, DLA core), and a refusal naming the mismatch when none fits.
 
-A TensorRT plan only runs on the TensorRT build and GPU that made it (reference facts §8), so the
-key holds everything that makes two engines incompatible. The file name is derived from the key
-alone, so the same build always lands in the same file.
+A TensorRT plan only runs on the TensorRT build and GPU that made it (TensorRT developer guide,
+"Engine Compatibility"; NVIDIA/TensorRT#2949), so the key holds everything that makes two engines
+incompatible. The file name is derived from the key alone, so the same build always lands in the
+same file.
 
 Example:
     >>> key = EngineKey(module="orin-nx-16gb", l4t="36.4.3", jetpack="6.2", tensorrt="10.3.0.30",

@@ -8,7 +8,8 @@ Why a temp copy: Ultralytics writes ``<stem>.onnx`` next to the ``.pt`` (or into
 ``.yaml``), which would litter -- or overwrite files in -- the user's model directory.
 
 Offline: ``YOLO_OFFLINE=1`` stops the start-up connectivity probe, and a TTF at
-``$YOLO_CONFIG_DIR/Ultralytics/Arial.ttf`` stops the font download (offline-toolchain §1).
+``$YOLO_CONFIG_DIR/Ultralytics/Arial.ttf`` stops the font download (``check_font`` in ultralytics/utils/checks.py
+looks in the config dir before it downloads).
 
 Example:
     >>> onnx_path, lines = export_ultralytics("best.pt", imgsz=(640, 640), batch=1, dynamic=False,
@@ -57,7 +58,7 @@ def _find_font() -> str | None:
 
 def offline_ultralytics_env(config_dir: str | Path, *, base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment that keeps Ultralytics offline: ``YOLO_OFFLINE=1`` and a config dir holding
-    the ``Arial.ttf`` it would otherwise download (offline-toolchain §1).
+    the ``Arial.ttf`` it would otherwise download (ultralytics/utils/checks.py ``check_font``).
 
     ``config_dir`` is used unless ``base`` already names a ``YOLO_CONFIG_DIR``; returns a copy of
     ``base`` (default: ``os.environ``) with both set. Must be in place before ``import ultralytics``.

@@ -61,7 +61,8 @@ def make_int8_artifacts(model: Any, *, calib: Any, method: str, val: Any, budget
     for version in sorted(set(trt_versions)):
         path = out / f"calib-trt{version}.cache"
         # EntropyCalibration2 whatever the range method: the header only picks the calibrator class
-        # that reads the cache (the scales are ours), and it is the one DLA requires (facts §3.3).
+        # that reads the cache (the scales are ours), and it is the one DLA requires
+        # (NvInfer.h, TensorRT 10.3: IInt8EntropyCalibrator2 "is the required calibrator for DLA").
         path.write_text(q.write_trt_calibration_cache(cache_ranges, trt_version=version, method=method,
                                                       algorithm="EntropyCalibration2"))
         caches[version] = path

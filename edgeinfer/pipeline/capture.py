@@ -1,6 +1,6 @@
 """One capture thread per source: decode into pooled slots, feed the hub, rebuild on stalls.
 
-Watchdog (runtime-anchors §0.3): a live source that delivers no frame for ``timeout_s`` seconds
+Watchdog: a live source that delivers no frame for ``timeout_s`` seconds
 (read failure or read timeout) is torn down and rebuilt from scratch — not retried in place —
 with exponential backoff and jitter between attempts. Each state change (connecting,
 connected, lost, reconnecting, ended, failed) is reported as a :class:`SourceEvent` and in the

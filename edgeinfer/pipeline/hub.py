@@ -1,6 +1,9 @@
 """The frame hub between capture and inference: per-source bounded channels + dynamic micro-batching.
 
-Policies (runtime-anchors §0, §9):
+Policies (the defaults of roboflow/inference's InferencePipeline -- ``BufferFillingStrategy``
+DROP_OLDEST for streams, WAIT for files, in ``inference/core/interfaces/camera/video_source.py`` --
+and of Ultralytics' ``LoadStreams`` in ``ultralytics/data/loaders.py``, which keeps only the latest
+frame of a stream unless ``buffer=True``):
 - live sources (cameras, RTSP): a full channel drops its *oldest* frame (counted) so inference
   always sees the freshest frame and capture never blocks;
 - files and image folders: a full channel blocks capture (back-pressure), nothing is lost.

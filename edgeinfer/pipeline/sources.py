@@ -206,7 +206,8 @@ def _open_rtsp(spec: SourceSpec, *, timeout_s: float) -> CaptureReader:
     if backend == "gstreamer":
         pipeline = rtsp_pipeline(_without_edgeinfer_options(spec.target), codec=spec.options.get("codec", "h264"), hardware=jetson)
         return _open_gstreamer(pipeline, spec)
-    # RTSP over TCP: UDP needs large kernel buffers and breaks behind NAT (runtime-anchors §3).
+    # RTSP over TCP: UDP needs large kernel buffers and breaks behind NAT (roboflow/inference's Jetson
+    # producer, jetson_producer.py, defaults to TCP for the same reason).
     os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
     cap = cv2.VideoCapture(_without_edgeinfer_options(spec.target), cv2.CAP_FFMPEG, _ffmpeg_params(cv2, timeout_s))
     if not cap.isOpened():

@@ -23,9 +23,12 @@ from .rules import first_violation
 log = logging.getLogger(__name__)
 
 AUTO_MIN_FLOPS_SHARE = 0.70  # auto uses DLA only when most compute stays on it...
-AUTO_MAX_SUBGRAPHS = 4  # ...in few loadables: every GPU<->DLA boundary costs a reformat + sync (facts §4.2)
+# ...in few loadables: every GPU<->DLA boundary costs a reformat + sync (NVIDIA-AI-IOT/jetson_dla_tutorial:
+# GPU fallback layers interleaved with DLA ones halved throughput).
+AUTO_MAX_SUBGRAPHS = 4
 MIN_ISLAND_FLOPS_SHARE = 0.01  # smaller DLA islands are pinned to the GPU: they would cost transitions for no compute
-MAX_LOADABLES_PER_CORE = 16  # facts §4.2: max 16 DLA loadables loaded concurrently per core
+# TensorRT developer guide, "DLA Supported Layers and Restrictions": at most 16 DLA loadables per core
+MAX_LOADABLES_PER_CORE = 16
 STATIC_HINT = "export with static shapes: pass --imgsz N --batch N (no --dynamic)"
 
 
@@ -164,10 +167,10 @@ def _dla_blocker(profile: Any, trt: tuple[int, ...], request: _Request, graph: G
     checks = [
         (request.mode == "off", "DLA disabled (--dla off): every layer runs on the GPU"),
         (_trt_has_no_dla(trt, profile), f"TensorRT {'.'.join(map(str, trt))} has no DLA support for {name} "
-                                        "(DLA: TRT 8.x-10.7, and 11.4.1+ on AGX Orin only; facts §4.1)"),
-        (precision == "fp32", "precision fp32: DLA runs FP16/INT8 only (facts §4.2)"),
+                                        "(DLA: TRT 8.x-10.7, and 11.4.1+ on AGX Orin only; TensorRT 11.4.1 docs, Working with DLA)"),
+        (precision == "fp32", "precision fp32: DLA runs FP16/INT8 only (TensorRT docs, Working with DLA)"),
         (not all(is_static(s) for s in graph.input_shapes.values()),
-         f"dynamic input shapes {_dyn(graph)}: DLA needs static shapes (facts §4.2)"),
+         f"dynamic input shapes {_dyn(graph)}: DLA needs static shapes (TensorRT docs, DLA restrictions)"),
     ]
     for blocked, reason in checks:
         if blocked:
@@ -210,7 +213,8 @@ def _pin_islands(nodes: tuple[NodePlacement, ...], graph: Graph) -> tuple[NodePl
     """Pin DLA subgraphs with < 1% of the FLOPs (all but the heaviest) to the GPU.
 
     Each extra DLA subgraph is another loadable plus a reformat and a sync at every boundary
-    (facts §4.2; DLA-TUT: interleaving halved throughput). A shape-shuffling island between GPU
+    (github.com/NVIDIA-AI-IOT/jetson_dla_tutorial: GPU fallback layers interleaved with DLA layers
+    halved throughput). A shape-shuffling island between GPU
     layers gains nothing from the DLA, so the recipe pins it to the GPU (trtexec --layerDeviceTypes).
     Demoting a whole connected component only turns its boundary edges GPU-GPU: transitions drop.
     """
@@ -223,7 +227,8 @@ def _pin_islands(nodes: tuple[NodePlacement, ...], graph: Graph) -> tuple[NodePl
         return nodes
     reason = (f"DLA-capable, but in a DLA island with < {MIN_ISLAND_FLOPS_SHARE:.0%} of the FLOPs: pinned to the GPU "
               "to avoid extra DLA loadables and GPU<->DLA transitions")
-    return tuple(NodePlacement(n.name, n.op, "GPU", True, reason, "dla-island", "facts §4.2 (transition cost; DLA-TUT)",
+    return tuple(NodePlacement(n.name, n.op, "GPU", True, reason, "dla-island",
+                               "NVIDIA-AI-IOT/jetson_dla_tutorial (GPU<->DLA transition cost)",
                                n.flops) if n.name in pinned else n for n in nodes)
 
 

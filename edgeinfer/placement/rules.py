@@ -280,22 +280,23 @@ def _always(reason: str) -> Check:
 
 _H = "github.com/NVIDIA/TensorRT include/NvInfer.h"
 _DLA_DOC = "TensorRT docs 'DLA Supported Layers and Restrictions'"
+_DLA_SW = "github.com/NVIDIA/Deep-Learning-Accelerator-SW operators/README.md"
 
 RULES: tuple[DlaRule, ...] = (
     DlaRule("gather", ("Gather", "GatherElements", "GatherND"), _always("Gather has no DLA implementation"),
-            f"{_H} (release/10.3 IGatherLayer: 'No DLA support'); DLA-SW operators/README: decompose Gather"),
+            f"{_H} (release/10.3 IGatherLayer: 'No DLA support'); {_DLA_SW}: decompose Gather"),
     DlaRule("global-avg-pool", ("GlobalAveragePool", "ReduceMean"),
             _always("GlobalAveragePool/ReduceMean are not DLA layers (use AveragePool with kernel <= 8)"),
-            "NVIDIA-AI-IOT/jetson_dla_tutorial README; DLA-SW operators/README (listed as RFE, not native)"),
+            f"NVIDIA-AI-IOT/jetson_dla_tutorial README; {_DLA_SW} (listed as RFE, not native)"),
     DlaRule("div", ("Div",), _always("elementwise DIV is not supported on DLA up to TensorRT 10.3 (native only from 8.6.12 on DRIVE)"),
             f"{_H} (release/10.3 IElementWiseLayer: DLA supports only kSUM, kPROD, kMAX, kMIN, kSUB); "
-            "ultralytics PR #16449 ('DLA cores do not support DIV'); DLA-SW operators/README"),
+            f"ultralytics PR #16449 ('DLA cores do not support DIV'); {_DLA_SW}"),
     DlaRule("qdq", ("QuantizeLinear", "DequantizeLinear"),
             _always("Q/DQ nodes: DLA INT8 on JetPack 5/6 takes scales from a calibration cache, not Q/DQ"),
             "NVIDIA/TensorRT issue #2222; NVIDIA/Model-Optimizer PR #1661 ('DLA still only supports IQ')"),
     DlaRule("leaky-relu-xavier", ("LeakyRelu",), _always("LeakyReLU was rejected by Xavier (NVDLA v1) DLA builds"),
             "marcoslucianops/DeepStream-Yolo issue #27", generations=(1,)),
-    DlaRule("native-op", ("*",), _not_native, f"DLA-SW operators/README (native list); {_H} layer comments"),
+    DlaRule("native-op", ("*",), _not_native, f"{_DLA_SW} (native list); {_H} layer comments"),
     DlaRule("max-dims", ("*",), _big_dims, f"{_DLA_DOC} (non-batch dimensions <= 8192)"),
     DlaRule("conv-2d", ("Conv",), _conv_2d, f"{_H} (release/10.3 IConvolutionLayer: 2D only)"),
     DlaRule("conv-kernel", ("Conv",), _conv_kernel, f"{_H} (release/10.3 IConvolutionLayer::setKernelSizeNd: [1,32])"),
@@ -334,7 +335,7 @@ RULES: tuple[DlaRule, ...] = (
     DlaRule("softmax-axis", ("Softmax",), _softmax_axis,
             f"{_H} (release/10.3 ISoftMaxLayer: channel/spatial axis, <= 8192 or <= 1024)"),
     DlaRule("matmul-const", ("Gemm", "MatMul"), _matmul_const,
-            "DLA-SW operators/README (Gemm/MatMul with a constant 2nd input -> 1x1 conv)"),
+            f"{_DLA_SW} (Gemm/MatMul with a constant 2nd input -> 1x1 conv)"),
     DlaRule("lrn-window", ("LRN",), _lrn_window, f"{_H} (release/10.3 ILRNLayer: window 3/5/7/9)"),
 )
 

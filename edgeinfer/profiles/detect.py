@@ -26,7 +26,8 @@ from .registry import list_profiles
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 
-# L4T release -> JetPack (jetson-tensorrt-facts.md section 2; JC `get_jetpack_version`).
+# L4T release -> JetPack (dusty-nv/jetson-containers jetson_containers/l4t_version.py `get_jetpack_version`;
+# NVIDIA's JetPack release pages).
 L4T_TO_JETPACK = {
     "32.6.1": "4.6",
     "32.7.1": "4.6.1", "32.7.2": "4.6.2", "32.7.3": "4.6.3", "32.7.4": "4.6.4", "32.7.5": "4.6.5",
@@ -35,8 +36,8 @@ L4T_TO_JETPACK = {
     "35.6.0": "5.1.4", "35.6.1": "5.1.5", "35.6.2": "5.1.5", "35.6.4": "5.1.6",
     "36.2.0": "6.0",  # 6.0 Developer Preview: same CUDA 12.2 / TRT 8.6.2 as 6.0 GA
     "36.3.0": "6.0", "36.4.0": "6.1", "36.4.2": "6.1.1", "36.4.3": "6.2",
-    "36.4.4": "6.2.1", "36.4.7": "6.2.1",  # JC maps both to 6.2.1
-    "36.5.0": "6.2.2",  # conflict in the facts: Seeed says 6.2.2, JC says 6.2.1
+    "36.4.4": "6.2.1", "36.4.7": "6.2.1",  # jetson-containers maps both to 6.2.1
+    "36.5.0": "6.2.2",  # sources conflict: Seeed Studio says 6.2.2, jetson-containers 6.2.1
     "38.2.0": "7.0", "38.2.1": "7.0", "38.4.0": "7.1",
     "39.1.0": "7.2", "39.2.0": "7.2", "39.2.1": "7.2.1",
 }

@@ -3,11 +3,13 @@
 Placement (host), build recipes and the engine builder (device) all ask this one function,
 so a plan can never promise a DLA that the build then refuses.
 
-Reference facts §4.1: TensorRT 8.x and 10.0-10.7 support DLA ("10.7 was the last 10.x
+TensorRT 8.x and 10.0-10.7 support DLA ("10.7 was the last 10.x
 release that supported DLA"; JetPack 6.1/6.2 ship 10.3); 10.8 through 11.4.0 have no DLA on
 Jetson; 11.4.1 supports it on Jetson AGX Orin only, with JetPack 7.2.2 or newer. Whether the
 10.16 that JetPack 7.2 bundles keeps DLA is not stated anywhere we read, so it is treated as
-having none (a plan then says so, and `--jetpack` selects an older line).
+having none (a plan then says so, and `--jetpack` selects an older line). Sources: TensorRT 11.4.1
+"Working with DLA" (docs.nvidia.com/deeplearning/tensorrt/11.4.1/inference-library/work-with-dla.html),
+the TensorRT 11.4.1 release notes and NVIDIA/Deep-Learning-Accelerator-SW operators/README.md (8.x).
 
 Example:
     >>> dla_unsupported_reason("10.3", profile_name="orin-nx-16gb", families=("orin", "orin-nx"), dla_cores=2)

@@ -1,6 +1,7 @@
 """TensorRT's native INT8 calibration cache (implicit quantization; the only INT8 route to DLA on JetPack 5/6).
 
-Format (facts §5.1, checked against NVIDIA's readers/writers):
+Format (checked against NVIDIA's readers/writers: NVIDIA/Model-Optimizer
+``modelopt/onnx/quantization/calib_utils.py`` and NVIDIA-AI-IOT/cuDLA-samples' cache and Q/DQ translator):
 
 * line 1: ``TRT-<NV_TENSORRT_VERSION>-<algorithm>``, e.g. ``TRT-8600-EntropyCalibration2``;
 * then one line per tensor: ``<tensor name>: <hex>``, where hex is the IEEE-754 float32 *bit

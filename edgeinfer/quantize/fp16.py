@@ -1,7 +1,8 @@
 """FP16 ONNX with FP32 inputs/outputs, for strongly typed TensorRT (11.x has no FP16 builder flag).
 
 TensorRT 11 builds exactly the precisions written in the graph, so "FP16" has to be baked into
-the ONNX (facts §3.3: FP16 → AutoCast + strongly typed). ONNX Runtime's
+the ONNX (TensorRT 11.x migration guide on docs.nvidia.com/deeplearning/tensorrt/: the FP16 builder
+flag is gone; FP16 → ModelOpt AutoCast + a strongly typed network). ONNX Runtime's
 ``onnxruntime.transformers.float16.convert_float_to_float16`` does that with
 ``keep_io_types=True`` (Casts at the edges), the same converter Ultralytics uses for
 ``quantize=16``; the I/O stays float32 so the runtime's buffers do not change with precision.

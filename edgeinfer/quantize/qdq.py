@@ -1,6 +1,7 @@
 """Explicit-quantization (Q/DQ) INT8 ONNX: TensorRT 10 GPU INT8 and the only INT8 route on TensorRT 11.
 
-Recipe (offline-toolchain §4: Conv-only kept mAP, quantizing every op gave mAP 0):
+Recipe (Conv-only kept mAP, quantizing every op gave mAP 0 -- one INT8 scale over box pixels and
+class scores rounds the scores away, as Ultralytics' ``ultralytics/utils/export/onnx.py`` notes too):
 symmetric INT8 (zero point 0, what TensorRT requires), per-channel weights, Q/DQ only on the
 backbone/neck convolutions, the decode head left in float. Built with ONNX Runtime's
 ``quantize_static`` (QDQ, QInt8/QInt8, ``op_types_to_quantize=["Conv"]``), fed the ranges from

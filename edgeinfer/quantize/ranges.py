@@ -2,11 +2,11 @@
 
 Which names: TensorRT's ONNX parser names every network input after the ONNX graph input
 (``images``) and every layer-output ITensor after the ONNX *value* (tensor) name that node
-produces (``/model.0/act/Mul_output_0``) -- the names seen in NVIDIA's own caches (facts §5.1:
-``images: 3c00f9f4`` in cuDLA-samples' cache, ``/model.0/act/Mul_output_0``-style entries in
-ModelOpt/qdq-translator output). So the keys here are ONNX value names: the graph input(s) and
-every float tensor a node produces, which is what ``create_calibrator`` with no op filter
-selects. TensorRT ignores names it does not have after fusion, and a DLA region needs a scale on
+produces (``/model.0/act/Mul_output_0``) -- the names seen in NVIDIA's own caches
+(``images: 3c00f9f4`` in NVIDIA-AI-IOT/cuDLA-samples' cache, ``/model.0/act/Mul_output_0``-style
+entries in NVIDIA/Deep-Learning-Accelerator-SW's ``tools/qdq-translator`` output). So the keys
+here are ONNX value names: the graph input(s) and every float tensor a node produces, which is
+what ``create_calibrator`` with no op filter selects. TensorRT ignores names it does not have after fusion, and a DLA region needs a scale on
 every tensor it keeps, hence "every tensor".
 
 Methods: ``minmax`` (max |x| seen; the default), ``percentile`` (99.999th percentile of |x|),

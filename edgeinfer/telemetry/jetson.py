@@ -1,7 +1,8 @@
 """Jetson power, temperatures, GPU load and power mode: jtop → sysfs → tegrastats → "not available".
 
 jetson-stats' ``jtop`` works only while its service runs (``/run/jtop.sock``) with a matching
-client version (runtime-anchors §5); when it does not, the same figures are read from sysfs
+client version (rbonghi/jetson_stats: ``jtop/jtop.py``, ``jtop/core/common.py``
+``compare_versions``); when it does not, the same figures are read from sysfs
 (INA3221 power monitors, thermal zones, GPU load, nvpmodel status) or from a background
 ``tegrastats``. Off-Jetson every sample says ``"not available"``. ``root`` is injectable so
 tests can point the readers at a fake sysfs tree.

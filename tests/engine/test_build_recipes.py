@@ -46,7 +46,8 @@ def test_int8_dla_recipe_per_weakly_typed_era(trt, workspace, opt_level):
 
 
 def test_trt_10_16_dla_request_builds_on_the_gpu_with_the_reason():
-    # facts §4.1: 10.7 was the last 10.x with DLA; the rule is shared with static placement.
+    # TensorRT 11.4.1 docs, "Working with DLA" (docs.nvidia.com/deeplearning/tensorrt/11.4.1/inference-library/
+    # work-with-dla.html): 10.7 was the last 10.x with DLA; the rule is shared with static placement.
     r = recipe("10.16")
     a = args(r)
     assert not [x for x in a if x.startswith("--useDLACore")]

@@ -1,4 +1,4 @@
-"""A tiny RTSP server on 127.0.0.1 for reconnect tests (offline-toolchain.md §7).
+"""A tiny RTSP server on 127.0.0.1 for reconnect tests (GStreamer's gst-rtsp-server through PyGObject).
 
 Runs under the *system* Python (``/usr/bin/python3``, which has Debian's ``gi`` + GStreamer RTSP
 server; a venv does not): ``/usr/bin/python3 rtsp_server.py PORT [WIDTHxHEIGHT] [FPS]``.

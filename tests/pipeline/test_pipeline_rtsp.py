@@ -27,7 +27,8 @@ def _has_rtsp_server() -> bool:
 
 
 if not _has_rtsp_server():
-    pytest.skip("needs Debian's GStreamer RTSP server for /usr/bin/python3 (see offline-toolchain.md §7)",
+    pytest.skip("needs Debian's GStreamer RTSP server for /usr/bin/python3 "
+                "(apt-get install gir1.2-gst-rtsp-server-1.0 python3-gi; see tests/pipeline/rtsp_server.py)",
                 allow_module_level=True)
 
 
