@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -79,6 +80,10 @@ def test_healthz_and_readyz_over_http(tmp_path):
     with Pipeline(model, sources=[video], loop=True, telemetry=None, collect_results=False, metrics_port=0) as p:
         base = p.metrics_url.rsplit("/", 1)[0]
         assert get(base + "/healthz") == (200, "ok\n")
+        # ready once the source delivers frames (503 "connecting" until its first frame is read)
+        deadline = time.monotonic() + 10
+        while get(base + "/readyz") != (200, "ready\n") and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert get(base + "/readyz") == (200, "ready\n")
         assert "edgeinfer_fps" in get(base + "/metrics")[1]
     bad = Pipeline(model, sources=["rtsp://127.0.0.1:9/none"], telemetry=None, collect_results=False, metrics_port=0)
