@@ -223,18 +223,25 @@ def test_pre_and_post_processing_overlap_the_engine(tmp_path):
     assert min(counts[True]) >= 1, counts
 
 
+class _Recorder:
+    """A model that keeps the frame arrays it was given (to check they are the capture slots themselves)."""
+
+    backend_name = "recorder"
+
+    def __init__(self) -> None:
+        self.seen = []
+
+    def infer_batch(self, frames):
+        self.seen.extend(frames)
+        return [Detections.empty({0: "frame"}) for _ in frames]
+
+
 def test_capture_decodes_in_place_into_the_slots_inference_reads(tmp_path):
     video = write_levels_video(tmp_path / "v.mp4", 20)
-    seen = []
+    recorder = _Recorder()
+    seen = recorder.seen
 
-    class Recorder:
-        backend_name = "recorder"
-
-        def infer_batch(self, frames):
-            seen.extend(frames)
-            return [Detections.empty({0: "frame"}) for _ in frames]
-
-    with Pipeline(Recorder(), sources=[str(video)], telemetry=None) as p:
+    with Pipeline(recorder, sources=[str(video)], telemetry=None) as p:
         results = list(p)
         capture = p._captures[0]
         slots = capture._pool.arrays
@@ -249,18 +256,12 @@ def test_capture_decodes_in_place_into_the_slots_inference_reads(tmp_path):
 def test_gstreamer_appsink_frames_land_in_slots_without_an_extra_copy():
     """appsink caps are known once the pipeline prerolls: the slots are sized before the first read and each
     mapped buffer is copied once, straight into a slot."""
-    seen = []
-
-    class Recorder:
-        backend_name = "recorder"
-
-        def infer_batch(self, frames):
-            seen.extend(frames)
-            return [Detections.empty({0: "frame"}) for _ in frames]
+    recorder = _Recorder()
+    seen = recorder.seen
 
     uri = ("gst://videotestsrc num-buffers=12 ! video/x-raw,width=64,height=48 ! videoconvert ! "
            "video/x-raw,format=BGR ! appsink")  # pip OpenCV has no GStreamer: PyGObject reads it
-    with Pipeline(Recorder(), sources=[uri], telemetry=None, max_frames=12) as p:
+    with Pipeline(recorder, sources=[uri], telemetry=None, max_frames=12) as p:
         results = list(p)
         capture = p._captures[0]
         slots = capture._pool.arrays
