@@ -194,8 +194,8 @@ class GpuPreprocessor:
             return
         first, run, step = rows
         row_bytes = frame.shape[1] * 3
-        self.cuda.copy_htod_2d_async(dev.ptr, run * row_bytes, frame.ctypes.data + first * row_bytes,
-                                     step * row_bytes, run * row_bytes, geo.resized_hw[0], stream)
+        self.cuda.copy_htod_2d_async(dev.ptr, run * row_bytes, frame[first:], step * row_bytes, run * row_bytes,
+                                     geo.resized_hw[0], stream)
         self.launch_from_device(dev.ptr, geo, dst_ptr=dst_ptr, stream=stream, rows=rows)
 
     def launch_from_device(self, src_ptr: int, geo: LetterboxTransform, *, dst_ptr: int, stream: Any,

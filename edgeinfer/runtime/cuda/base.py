@@ -144,10 +144,11 @@ class CudaApi(ABC):
     def copy_htod_async(self, dst_ptr: int, src: np.ndarray, stream: Any) -> None:
         """Copy the pinned host array ``src`` (all of it) to device address ``dst_ptr``."""
 
-    def copy_htod_2d_async(self, dst_ptr: int, dst_pitch: int, src_ptr: int, src_pitch: int, width: int,
+    def copy_htod_2d_async(self, dst_ptr: int, dst_pitch: int, src: np.ndarray, src_pitch: int, width: int,
                            height: int, stream: Any) -> None:
-        """Copy ``height`` rows of ``width`` bytes from pinned host memory (rows ``src_pitch`` apart) to
-        the device (rows ``dst_pitch`` apart): one strided DMA. Implementations override this."""
+        """Copy ``height`` rows of ``width`` bytes from the pinned, contiguous host array ``src`` (its first
+        byte is the first row's; rows ``src_pitch`` bytes apart) to the device (rows ``dst_pitch`` apart):
+        one strided DMA. Implementations override this."""
         raise BackendError(f"{self.name} has no strided 2-D copy", hint="use cuda-python or pycuda")
 
     @abstractmethod
