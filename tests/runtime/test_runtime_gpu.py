@@ -183,7 +183,9 @@ def test_gpu_preprocess_kernel_that_does_not_compile_falls_back_to_cpu(cuda, mon
 
 
 SHAPES = [((1080, 1920), (640, 640), False), ((480, 640), (320, 320), False), ((100, 75), (320, 320), False),
-          ((1080, 1920), (640, 640), True), ((333, 517), (640, 480), False), ((640, 640), (640, 640), False)]
+          ((1080, 1920), (640, 640), True), ((333, 517), (640, 480), False), ((640, 640), (640, 640), False),
+          # exact vertical factors: only the sampled rows are uploaded (k = 6 and 4: two rows in k; 3: one)
+          ((2160, 3840), (640, 640), False), ((1440, 2560), (640, 640), False), ((1080, 1440), (480, 640), False)]
 
 
 @pytest.mark.parametrize("src_hw,dst_hw,dynamic,zero_copy", [s + (False,) for s in SHAPES] +

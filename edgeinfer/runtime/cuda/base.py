@@ -20,6 +20,8 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...errors import BackendError
+
 KERNEL_ARG_KINDS = ("P", "i", "f")
 _PINNED: Dict[int, Tuple[int, Optional[int]]] = {}  # start address -> (bytes, device address if mapped) per live pinned allocation
 
@@ -141,6 +143,13 @@ class CudaApi(ABC):
     @abstractmethod
     def copy_htod_async(self, dst_ptr: int, src: np.ndarray, stream: Any) -> None:
         """Copy the pinned host array ``src`` (all of it) to device address ``dst_ptr``."""
+
+    def copy_htod_2d_async(self, dst_ptr: int, dst_pitch: int, src: np.ndarray, src_pitch: int, width: int,
+                           height: int, stream: Any) -> None:
+        """Copy ``height`` rows of ``width`` bytes from the pinned, contiguous host array ``src`` (its first
+        byte is the first row's; rows ``src_pitch`` bytes apart) to the device (rows ``dst_pitch`` apart):
+        one strided DMA. Implementations override this."""
+        raise BackendError(f"{self.name} has no strided 2-D copy", hint="use cuda-python or pycuda")
 
     @abstractmethod
     def copy_dtoh_async(self, dst: np.ndarray, src_ptr: int, stream: Any) -> None:

@@ -127,6 +127,12 @@ class CudaPython(CudaApi):
         kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
         self._ok(self.rt.cudaMemcpyAsync(dst_ptr, src.ctypes.data, src.nbytes, kind, stream), "cudaMemcpyAsync H2D")
 
+    def copy_htod_2d_async(self, dst_ptr: int, dst_pitch: int, src: np.ndarray, src_pitch: int, width: int,
+                           height: int, stream: Any) -> None:
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
+        self._ok(self.rt.cudaMemcpy2DAsync(dst_ptr, dst_pitch, src.ctypes.data, src_pitch, width, height, kind, stream),
+                 "cudaMemcpy2DAsync H2D")
+
     def copy_dtoh_async(self, dst: np.ndarray, src_ptr: int, stream: Any) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
         self._ok(self.rt.cudaMemcpyAsync(dst.ctypes.data, src_ptr, dst.nbytes, kind, stream), "cudaMemcpyAsync D2H")

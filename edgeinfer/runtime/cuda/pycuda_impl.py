@@ -116,6 +116,15 @@ class PyCuda(CudaApi):
     def copy_htod_async(self, dst_ptr: int, src: np.ndarray, stream: Any) -> None:
         self._wrap("memcpy_htod_async", self.cuda.memcpy_htod_async, int(dst_ptr), src, stream)
 
+    def copy_htod_2d_async(self, dst_ptr: int, dst_pitch: int, src: np.ndarray, src_pitch: int, width: int,
+                           height: int, stream: Any) -> None:
+        copy = self.cuda.Memcpy2D()
+        copy.set_src_host(src)
+        copy.set_dst_device(int(dst_ptr))
+        copy.src_pitch, copy.dst_pitch = int(src_pitch), int(dst_pitch)
+        copy.width_in_bytes, copy.height = int(width), int(height)
+        self._wrap("Memcpy2D (H2D)", copy, stream)
+
     def copy_dtoh_async(self, dst: np.ndarray, src_ptr: int, stream: Any) -> None:
         self._wrap("memcpy_dtoh_async", self.cuda.memcpy_dtoh_async, dst, int(src_ptr), stream)
 
