@@ -5,7 +5,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import write_bundle
+from engine_helpers import write_bundle
 
 from edgeinfer._deps import is_available
 

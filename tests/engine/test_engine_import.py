@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import JP62, ORIN_NX, SHAPE, write_bundle
+from engine_helpers import JP62, ORIN_NX, SHAPE, write_bundle
 from test_build_cli import _standin_path
 from trt_standin import make_standin
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import onnx
 import pytest
-from conftest import JP62, ORIN_NX, SHAPE
+from engine_helpers import JP62, ORIN_NX, SHAPE
 from trt_standin import make_standin
 
 from edgeinfer.bundle import BundleWriter, open_bundle

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import JP62, ORIN_NX, write_bundle
+from engine_helpers import JP62, ORIN_NX, write_bundle
 from trt_standin import make_standin
 
 from edgeinfer.bundle import open_bundle
