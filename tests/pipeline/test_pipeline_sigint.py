@@ -14,15 +14,30 @@ import pytest
 pytestmark = pytest.mark.timeout(120)
 
 
+def _hung(proc: subprocess.Popen) -> str:
+    """SIGABRT a hung child started with ``-X faulthandler``: its stderr then holds every thread's stack."""
+    proc.send_signal(signal.SIGABRT)
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return (err or "")[-6000:]
+
+
 def test_ctrl_c_closes_every_thread(tmp_path):
     child = Path(__file__).with_name("sigint_child.py")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    proc = subprocess.Popen([sys.executable, str(child), str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", str(child), str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().strip() == "running"
         t0 = time.perf_counter()
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the child did not exit within 30 s of Ctrl-C; its threads:\n" + _hung(proc))
         elapsed = time.perf_counter() - t0
     finally:
         if proc.poll() is None:
@@ -38,14 +53,17 @@ def test_second_ctrl_c_during_close_never_aborts_the_process(tmp_path):
     child = Path(__file__).with_name("sigint_child.py")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, str(child), str(tmp_path)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen([sys.executable, "-X", "faulthandler", str(child), str(tmp_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
             assert proc.stdout.readline().strip() == "running"
             proc.send_signal(signal.SIGINT)
             time.sleep(0.02)
             proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=30)
+            try:
+                _, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                pytest.fail("the child did not exit within 30 s of two Ctrl-Cs; its threads:\n" + _hung(proc))
         finally:
             if proc.poll() is None:
                 proc.kill()
