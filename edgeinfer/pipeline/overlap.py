@@ -140,12 +140,8 @@ class StagedLane:
             free = self._free[id(model)] = queue.Queue()
             for slot in model.stage_slots:
                 free.put(slot)
-        while not self._abort.is_set():
-            try:
-                return free.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        return None
+        slot = self._get(free)
+        return None if slot is _END else slot
 
     def _release(self, item: _Item) -> None:
         if item.slot is not None:
