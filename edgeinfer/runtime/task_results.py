@@ -75,6 +75,9 @@ class Segments(Detections):
                 continue
             contours, _ = cv2.findContours(crop.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             best = max(contours, key=len).reshape(-1, 2).astype(np.float32)
+            if len(best) < 3:  # a single pixel or a 1-px line has no area as a contour: its pixels' outline instead
+                lo, hi = best.min(axis=0) - 0.5, best.max(axis=0) + 0.5
+                best = np.array([lo, [hi[0], lo[1]], hi, [lo[0], hi[1]]], np.float32)
             out.append(best + np.array([x0, y0], np.float32))
         return out
 

@@ -135,3 +135,19 @@ def test_task_override_and_filters(onnx_of):
     with pytest.raises(BackendError, match="do not fit"):
         with edgeinfer.load(onnx_of["yolo11n-pose.yaml"], device="cpu", warmup=0, task="segment") as model:
             model(frame)
+
+
+def test_tiny_masks_still_get_a_polygon_with_an_area():
+    """A one-pixel mask (or a 1-px line) is a 1- or 2-point contour; its polygon is the pixels' outline instead."""
+    from edgeinfer.runtime.task_results import Segments
+
+    dot = np.zeros((3, 3), bool)
+    dot[1, 1] = True
+    line = np.zeros((2, 5), bool)
+    line[0, 1:4] = True
+    seg = Segments([[10, 20, 13, 23], [0, 0, 5, 2]], [0.9, 0.8], [0, 0], {0: "a"}, image_shape=(40, 40),
+                   mask_crops=[dot, line], mask_origins=[[10, 20], [0, 0]])
+    dot_poly, line_poly = seg.polygons()
+    assert dot_poly.shape == (4, 2) and line_poly.shape == (4, 2)
+    assert dot_poly.min(axis=0).tolist() == [10.5, 20.5] and dot_poly.max(axis=0).tolist() == [11.5, 21.5]
+    assert line_poly.min(axis=0).tolist() == [0.5, -0.5] and line_poly.max(axis=0).tolist() == [3.5, 0.5]
