@@ -5,9 +5,15 @@ default SIGINT handler) the ``with`` block closes the pipeline; then prints the 
 list and the live thread names as JSON, and exits 130.
 """
 import json
+import signal
 import sys
 import threading
 from pathlib import Path
+
+# A parent started as a background job (`cmd &` in a script) ignores SIGINT, and an ignored signal stays
+# ignored across exec: Python then never installs its KeyboardInterrupt handler. This test sends the
+# signal on purpose, so the child takes Ctrl-C as an interactive process does.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pipeline_helpers import OrtMeanModel, build_mean_onnx, write_levels_video  # noqa: E402
