@@ -75,6 +75,12 @@ def test_dynamic_yolo_keeps_nothing_per_frame(dynamic_yolov8n):
         shapes = {model._pre.geometry(f.shape[:2]).dst_hw for f in frames}
         assert len(shapes) == 2, "the two frames must give two input rectangles"
         growth, ours, where = traced_growth(model, frames, warmup=WARMUP, n=FRAMES)
-    # 1 KiB for what the measurement and numpy's small caches leave once; the rest scales with frames
-    assert ours < 1024 + MAX_OURS_PER_FRAME * FRAMES, f"{ours} bytes kept over {FRAMES} frames:\n" + "\n".join(where)
-    assert growth < 1024 + MAX_ALL_PER_FRAME * FRAMES, f"{growth} bytes kept over {FRAMES} frames in all"
+        # 1 KiB for what the measurement and numpy's small caches leave once; the rest scales with frames
+        assert ours < 1024 + MAX_OURS_PER_FRAME * FRAMES, f"{ours} bytes kept over {FRAMES} frames:\n" + "\n".join(where)
+        # ONNX Runtime's own run-time caches can take longer to fill in a process that has already run many
+        # sessions (the full suite: 14.5 KB once in CI, ~0 alone). A cache fills and stops; a leak grows in every
+        # window, so the bound must hold in one of three consecutive windows.
+        totals = [growth]
+        while totals[-1] >= 1024 + MAX_ALL_PER_FRAME * FRAMES and len(totals) < 3:
+            totals.append(traced_growth(model, frames, warmup=0, n=FRAMES)[0])
+    assert totals[-1] < 1024 + MAX_ALL_PER_FRAME * FRAMES, f"bytes kept over {FRAMES} frames in all, per window: {totals}"
