@@ -13,6 +13,13 @@ decoded with OpenCV's ``cap.read(image=slot)`` straight into (a) ordinary numpy 
 pinned slots, and each frame is pre-processed from where it was decoded: (a) on the CPU, and on the GPU from a
 pageable frame (staging copy), (b) GPU with one DMA from the slot, (c) GPU kernel reading the slot in place.
 Per path: decode ms, pre-processing ms and their sum, median per frame, with speed-ups against the CPU path.
+There the GPU paths are synchronous (launch, then wait for the result): the latency of one frame.
+
+Last, pipelined, as edgeinfer's pipeline runs it (the engine thread submits pre-processing and the engine on the
+stream and goes on; a capture slot is reused only after the GPU has read it): frames are decoded into a ring of
+3 pinned (or mapped) slots, each frame's GPU pre-processing is launched and an event recorded, and before the
+decoder writes a slot again it waits for that slot's event. Per frame: the pre-processing the CPU pays (launch +
+any wait for a slot), against the CPU path's whole pre-processing, and frames per second for decode + pre.
 Usage: python scripts/bench_runtime_gpu_preprocess.py [--impl cuda-python|pycuda] [--frames 200] [--video-frames 60]
 """
 from __future__ import annotations
@@ -172,13 +179,76 @@ def capture_into_slots(cuda, cpu, frames: int) -> None:
             b.free()
         dev_out.free()
     gpu.close()
-    tmp.cleanup()
     base_pre, base_all = rows[0][2], rows[0][1] + rows[0][2]
     print(f"capture into frame slots: real 1920x1080 video, cap.read(image=slot), then pre-processing from the slot "
           f"(median ms per frame, {frames} frames)")
     for name, dec, pro, in_place, n, kind in rows:
         print(f"  {name:36s} decode {dec:7.3f}  pre {pro:7.3f} (x{base_pre / pro:5.1f})  decode+pre {dec + pro:7.3f} "
               f"(x{base_all / (dec + pro):4.2f})  decoded in place {in_place}/{n} ({kind})")
+    pipelined_capture(cuda, cpu, video, frames, base_pre)
+    tmp.cleanup()
+
+
+def pipelined_capture(cuda, cpu, video: str, frames: int, cpu_pre_ms: float) -> None:
+    """Decode into a ring of pinned/mapped slots, launch GPU pre-processing per frame, sync a slot only before
+    reusing it; per frame the CPU-side cost of pre-processing and the decode + pre frame rate."""
+    import cv2
+
+    spec = PreprocessSpec()
+    gpu = GpuPreprocessor(spec, (640, 640), cuda=cuda)
+    host_out = np.empty((3, 640, 640), np.float32)
+    print(f"pipelined capture: ring of 3 slots, launch per frame, wait for a slot's event before decoding into it "
+          f"again (median ms per frame, {frames} frames)")
+    with cuda.activate():
+        stream = cuda.create_stream()
+        outs = [cuda.device_empty(host_out.nbytes) for _ in range(3)]
+        events = [cuda.create_event() for _ in range(3)]
+        cap = cv2.VideoCapture(video, cv2.CAP_FFMPEG)
+        t_all, n = time.perf_counter(), 0
+        for i in range(frames):  # the CPU path, decoding into ordinary memory as a CPU pipeline does
+            ok, frame = cap.read()
+            if not ok:
+                break
+            cpu(frame, out=host_out)
+            n += 1
+        cpu_fps = n / (time.perf_counter() - t_all)
+        cap.release()
+        print(f"  {'cpu, ordinary memory':36s} pre {cpu_pre_ms:7.3f} (x  1.0)  decode+pre {cpu_fps:6.1f} FPS")
+        for mapped in (False, True):
+            bufs = [cuda.host_empty((1080, 1920, 3), np.uint8, mapped=mapped) for _ in range(3)]
+            cap = cv2.VideoCapture(video, cv2.CAP_FFMPEG)
+            pre, pending, n = [], [False] * 3, 0
+            t_all = time.perf_counter()
+            for i in range(frames):
+                k = i % 3
+                t0 = time.perf_counter()
+                if pending[k]:  # the GPU must be done with this slot before the decoder overwrites it
+                    cuda.event_synchronize(events[k])
+                waited = time.perf_counter() - t0
+                ok, frame = cap.read(image=bufs[k].array)
+                if not ok:
+                    break
+                t1 = time.perf_counter()
+                gpu(frame, dst_ptr=outs[k].ptr, stream=stream)
+                cuda.record(events[k], stream)
+                pending[k] = True
+                if i >= 3:
+                    pre.append((time.perf_counter() - t1 + waited) * 1e3)
+                n += 1
+            cuda.synchronize(stream)
+            fps = n / (time.perf_counter() - t_all)
+            cap.release()
+            for b in bufs:
+                b.free()
+            med = statistics.median(pre)
+            name = "gpu, mapped slots (kernel reads them)" if mapped else "gpu, pinned slots (one DMA each)"
+            print(f"  {name:36s} pre {med:7.3f} (x{cpu_pre_ms / med:5.1f})  decode+pre {fps:6.1f} FPS "
+                  f"(x{fps / cpu_fps:4.2f})")
+        for buf in outs:
+            buf.free()
+        for ev in events:
+            cuda.destroy(ev)
+    gpu.close()
 
 
 if __name__ == "__main__":

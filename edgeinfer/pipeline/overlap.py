@@ -6,12 +6,14 @@ overlap it. Three threads per engine instance, joined by bounded FIFO queues (or
 
     pre:    take a batch from the hub (one step with the model choice, see swap.py), split it into
             chunks the engine takes, ``model.prepare(chunk, slot=free slot)``
-    engine: ``model.execute(prepared)``: ONNX Runtime's run and CUDA's sync release the GIL, so the
-            other two threads work meanwhile
+    engine: ``model.submit(prepared)`` then ``model.collect(prepared)`` (or ``execute``): ONNX Runtime's
+            run and CUDA's sync release the GIL, so the other two threads work meanwhile. On an
+            asynchronous engine (TensorRT on a CUDA stream) chunk N+1 is submitted before N is collected,
+            so the GPU or DLA runs them back to back instead of idling while Python hands results on.
     post:   ``model.finish(prepared)`` -> results -> the collector; the slot is free again
 
-A slot is held from ``prepare`` to the end of ``finish``, so with the model's three staging slots
-pre(N+1), engine(N) and post(N-1) never share a buffer; with fewer the pipeline just overlaps less.
+A slot is held from ``prepare`` to the end of ``finish``, so with the model's four staging slots
+pre(N+2), engine(N and N+1) and post(N-1) never share a buffer; with fewer the pipeline just overlaps less.
 Models without the staged API (user objects with ``infer_batch`` only) that come in through a hot swap
 run whole in the engine thread.
 
@@ -31,11 +33,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Set
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional, Sequence, Set
 
 from .frames import FrameRef
 
 _END = object()  # end of stream, passed down the stages
+AHEAD = 2  # chunks on an asynchronous engine at once: N runs while N+1 waits on the stream behind it
 
 
 def supports_stages(model: Any) -> bool:
@@ -59,7 +63,7 @@ class _Item:
     """One chunk on its way through the stages."""
 
     __slots__ = ("refs", "model", "generation", "start", "batch_size", "last", "slot", "prepared", "results",
-                 "result_model", "error")
+                 "result_model", "error", "pending")
 
     def __init__(self, refs: List[FrameRef], model: Any, generation: int, start: float, batch_size: int,
                  last: bool) -> None:
@@ -70,6 +74,7 @@ class _Item:
         self.results: Optional[list] = None
         self.result_model: Any = model
         self.error: Optional[BaseException] = None
+        self.pending = False  # submitted to an asynchronous engine, not collected yet
 
 
 class StagedLane:
@@ -185,38 +190,89 @@ class StagedLane:
             self._drop(held)
 
     def _engine(self) -> None:
-        item: Any = None
+        inflight: Deque[_Item] = deque()
         try:
             while True:
-                item = self._get(self._to_engine)
+                item = self._get(self._to_engine) if not inflight else self._poll(self._to_engine)
+                if item is None:  # nothing new yet: collect the oldest rather than hold it
+                    if not self._forward(inflight.popleft()):
+                        return
+                    continue
                 if item is _END:
+                    while inflight:
+                        if not self._forward(inflight.popleft()):
+                            return
                     self._put(self._to_post, _END)
                     return
-                self._run(item)
-                if not self._put(self._to_post, item):
-                    self._drop([item])
-                    return
-                item = None
+                inflight.append(item)
+                self._start(item)
+                while inflight and (len(inflight) >= AHEAD or not inflight[-1].pending):
+                    if not self._forward(inflight.popleft()):
+                        return
         except BaseException as exc:
-            if isinstance(item, _Item):
-                self._release(item)
-                self._drop([item])
             self._fail(exc)
-        finally:
+        finally:  # stopped or failed with chunks on the engine: let the GPU finish with their buffers first
+            for held in inflight:
+                self._abandon(held)
             self._drain(self._to_engine)
 
-    def _run(self, item: _Item) -> None:
+    def _abandon(self, item: _Item) -> None:
+        if item.pending:
+            item.pending = False
+            try:
+                item.model.collect(item.prepared)
+            except Exception:  # noqa: BLE001 - the chunk is dropped either way; its error was or will be reported
+                pass
+        self._release(item)
+        self._drop([item])
+
+    def _poll(self, q: "queue.Queue[Any]") -> Any:
+        try:
+            return q.get_nowait()
+        except queue.Empty:
+            return _END if self._abort.is_set() else None
+
+    def _start(self, item: _Item) -> None:
+        """Submit ``item`` to its model's engine (or run it whole); failures go to recovery."""
         model = item.model
         if item.error is None and id(model) not in self._failed:
             try:
                 if item.prepared is not None:
-                    model.execute(item.prepared)
+                    submit = getattr(model, "submit", None)
+                    if callable(submit) and callable(getattr(model, "collect", None)):
+                        submit(item.prepared)
+                        item.pending = bool(getattr(item.prepared, "pending", False))
+                    else:
+                        model.execute(item.prepared)
                     return
                 item.results = list(model.infer_batch([r.array for r in item.refs]))
                 return
             except Exception as exc:
                 item.error = exc
-        # a failure of this model (now or of an earlier chunk): the worker picks the model to re-run on
+        self._rerun(item)
+
+    def _forward(self, item: _Item) -> bool:
+        """Collect ``item`` if it is still on the engine, then hand it to post-processing (False: aborted)."""
+        try:
+            if item.pending:
+                item.pending = False
+                try:
+                    item.model.collect(item.prepared)
+                except Exception as exc:
+                    item.error = exc
+            if item.prepared is not None and (item.error is not None or id(item.model) in self._failed):
+                self._rerun(item)  # failed now, or submitted before an earlier chunk of its model failed
+        except BaseException:
+            self._abandon(item)
+            raise
+        if self._put(self._to_post, item):
+            return True
+        self._abandon(item)
+        return False
+
+    def _rerun(self, item: _Item) -> None:
+        """A failure of this model (now or of an earlier chunk): the worker picks the model to re-run on."""
+        model = item.model
         self._release(item)
         item.prepared = None
         if item.error is not None and id(model) not in self._failed:

@@ -142,6 +142,9 @@ class GpuPreprocessor:
         self.spec = spec
         self._kernel = cuda.compile(KERNEL_SOURCE, KERNEL_NAME, KERNEL_SIGNATURE)
         self._slots: Dict[Tuple[int, int], Tuple[HostBuffer, Optional[DeviceBuffer]]] = {}
+        # recorded after the last read of a staging slot: with several frames in flight on the stream (the
+        # pipeline submits frame N+1 before N has run) the slot must not be refilled before the GPU read it
+        self._staged: Dict[Tuple[int, int], Any] = {}
         c = self._cpu
         self._consts = [float(v) for v in (*c._mul, *c._add, *c._pad)]
         self._swap = 1 if spec.color == "RGB" else 0
@@ -177,12 +180,25 @@ class GpuPreprocessor:
             self._upload_and_launch(frame, dev, geo, dst_ptr=dst_ptr, stream=stream)
             return geo
         if frame is not host.array:
+            self._wait_staged((h0, w0))
             np.copyto(host.array, frame)
         if dev is None:  # zero-copy: the kernel reads the mapped host slot
             self.launch_from_device(int(host.device_ptr or 0), geo, dst_ptr=dst_ptr, stream=stream)
-            return geo
-        self._upload_and_launch(host.array, dev, geo, dst_ptr=dst_ptr, stream=stream)
+        else:
+            self._upload_and_launch(host.array, dev, geo, dst_ptr=dst_ptr, stream=stream)
+        self._mark_staged((h0, w0), stream)
         return geo
+
+    def _wait_staged(self, key: Tuple[int, int]) -> None:
+        event = self._staged.get(key)
+        if event is not None:
+            self.cuda.event_synchronize(event)
+
+    def _mark_staged(self, key: Tuple[int, int], stream: Any) -> None:
+        event = self._staged.get(key)
+        if event is None:
+            event = self._staged[key] = self.cuda.create_event()
+        self.cuda.record(event, stream)
 
     def _upload_and_launch(self, frame: np.ndarray, dev: DeviceBuffer, geo: LetterboxTransform, *, dst_ptr: int,
                            stream: Any) -> None:
@@ -211,12 +227,17 @@ class GpuPreprocessor:
         self.cuda.launch(self._kernel, grid, BLOCK, args, stream)
 
     def close(self) -> None:
-        """Free the staging slots (pinned host + device)."""
-        for host, dev in self._slots.values():
-            host.free()
-            if dev is not None:
-                dev.free()
-        self._slots.clear()
+        """Free the staging slots (pinned host + device) and their events."""
+        with self.cuda.activate():
+            for event in self._staged.values():
+                self.cuda.event_synchronize(event)
+                self.cuda.destroy(event)
+            self._staged.clear()
+            for host, dev in self._slots.values():
+                host.free()
+                if dev is not None:
+                    dev.free()
+            self._slots.clear()
 
 
 def make_gpu_preprocessor(spec: PreprocessSpec, input_hw: Sequence[int], *, cuda: CudaApi,

@@ -30,7 +30,8 @@ from .tasks.options import class_ids
 log = logging.getLogger(__name__)
 
 Result = Union[Detections, Any, Dict[str, np.ndarray]]  # Any: Classification (no boxes)
-STAGE_SLOTS = 3  # pre-process N+1, run N, post-process N-1 at once (slot 0 stays for __call__/infer_batch)
+# pre-process N+2, N+1 queued behind N on the engine, post-process N-1 at once (slot 0 stays for __call__/infer_batch)
+STAGE_SLOTS = 4
 
 
 @dataclass
@@ -43,8 +44,9 @@ class Prepared:
     slot: int
     count: int
     transforms: List[Optional[LetterboxTransform]] = field(default_factory=list)
-    frames: Optional[List[np.ndarray]] = None  # GPU pre-processing: the kernel runs in execute(), on the engine's stream
+    frames: Optional[List[np.ndarray]] = None  # GPU pre-processing: the kernel runs in submit(), on the engine's stream
     outputs: Optional[Dict[str, np.ndarray]] = None
+    pending: bool = False  # submitted to an asynchronous backend, not yet collected
 
 
 class Model:
@@ -60,7 +62,9 @@ class Model:
     engine runs one slot, another thread pre-processes the next batch into a second slot and a third
     post-processes the previous one. :meth:`prepare`, :meth:`execute` and :meth:`finish` may each run
     in its own thread (one thread per step), on different :attr:`stage_slots`; they share no scratch
-    buffers with ``__call__``/``infer_batch``, which use slot 0.
+    buffers with ``__call__``/``infer_batch``, which use slot 0. ``execute`` is :meth:`submit` then
+    :meth:`collect`: on an asynchronous backend (TensorRT) the engine thread submits slot N+1 before it
+    collects N, so the accelerator runs them back to back.
 
     Example:
         >>> model = edgeinfer.load("shapes-yolo11n-320.onnx", device="cpu")   # doctest: +SKIP
@@ -229,24 +233,49 @@ class Model:
         return Prepared(slot, len(frames), [pre(f, out=buf[i]) for i, f in enumerate(frames)])
 
     def execute(self, prepared: Prepared) -> Prepared:
-        """Run the engine on a prepared slot (ONNX Runtime and a CUDA sync release the GIL meanwhile)."""
+        """Run the engine on a prepared slot: :meth:`submit` then :meth:`collect`."""
+        return self.collect(self.submit(prepared))
+
+    @property
+    def asynchronous(self) -> bool:
+        """Whether :meth:`submit` returns before the engine is done (TensorRT: copies, GPU pre-processing
+        and the engine run are enqueued on a CUDA stream); False for ONNX Runtime, which runs in submit."""
+        return callable(getattr(self.backend, "submit", None)) and callable(getattr(self.backend, "wait", None))
+
+    def submit(self, prepared: Prepared) -> Prepared:
+        """Start the engine on a prepared slot. On an :attr:`asynchronous` backend this returns at once and
+        slots submitted in turn run back to back; else (ONNX Runtime, which releases the GIL) it runs here.
+        Call :meth:`collect` before :meth:`finish`, from the same thread (the stream's order is the call order).
+        """
         self._check_open()
-        be = self.backend
+        be: Any = self.backend
         if prepared.frames is not None:  # GPU letterbox straight into this slot's device input, then the engine
-            with be.cuda.activate():  # type: ignore[attr-defined]
-                geo = self._gpu_pre(prepared.frames[0], dst_ptr=be.input_device_ptr(slot=prepared.slot),  # type: ignore[attr-defined]
-                                    stream=be.runner.stream)  # type: ignore[attr-defined]
-                prepared.outputs = be.infer(skip_h2d=(self._input.name,), slot=prepared.slot)  # type: ignore[call-arg]
-            prepared.transforms, prepared.frames = [geo], None
+            with be.cuda.activate():
+                geo = self._gpu_pre(prepared.frames[0], dst_ptr=be.input_device_ptr(slot=prepared.slot),
+                                    stream=be.runner.stream)
+                be.submit(skip_h2d=(self._input.name,), slot=prepared.slot)
+            prepared.transforms, prepared.frames, prepared.pending = [geo], None, True
+        elif self.asynchronous:
+            be.submit(slot=prepared.slot)
+            prepared.pending = True
         else:
-            prepared.outputs = be.infer(slot=prepared.slot)  # type: ignore[call-arg]
+            prepared.outputs = be.infer(slot=prepared.slot)
+        return prepared
+
+    def collect(self, prepared: Prepared) -> Prepared:
+        """Wait for a submitted slot (GIL released) and attach its outputs; a no-op when already done."""
+        self._check_open()
+        if prepared.pending:
+            prepared.outputs = self.backend.wait(slot=prepared.slot)  # type: ignore[attr-defined]
+            prepared.pending = False
         return prepared
 
     def finish(self, prepared: Prepared) -> List[Result]:
         """Post-process an executed slot: one result per prepared frame, in order."""
         self._check_open()
-        if prepared.outputs is None:
-            raise ConfigError("finish() needs an executed slot", hint="call model.execute(prepared) first")
+        if prepared.outputs is None or prepared.pending:
+            raise ConfigError("finish() needs an executed slot",
+                              hint="call model.execute(prepared), or model.collect(prepared) after submit, first")
         if self._stage_post is None:
             self._stage_post = [make_decoder(self.info, **self._decoder_args)]  # a list: generic models decode to None
         return self._finish(prepared.outputs, prepared.transforms, self._stage_post[0])

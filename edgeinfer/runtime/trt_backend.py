@@ -57,7 +57,7 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, engine_path: Union[str, Path], *, dla_core: Optional[int] = None, memory: str = "auto",
-                 cuda_graph: bool = False, slots: int = 3, cuda_impl: Optional[str] = None,
+                 cuda_graph: bool = False, slots: int = 5, cuda_impl: Optional[str] = None,
                  input_shape: Optional[Sequence[int]] = None) -> None:
         from ..engine import trt_shim
 
@@ -139,10 +139,20 @@ class TensorRTBackend(Backend):
         return self._live().device_ptr(name or self.inputs[0].name, slot)
 
     def infer(self, *, skip_h2d: Sequence[str] = (), slot: int = 0) -> Dict[str, np.ndarray]:
-        runner = self._live()
-        slot = self._slot_index(slot)
-        runner.submit(slot, skip_h2d=skip_h2d)
-        return runner.wait(slot)
+        self.submit(skip_h2d=skip_h2d, slot=slot)
+        return self.wait(slot=slot)
+
+    def submit(self, *, skip_h2d: Sequence[str] = (), slot: int = 0) -> None:
+        """Enqueue ``slot``'s copies and engine run on the stream and return at once (then :meth:`wait`).
+
+        Slots submitted one after another run back to back on the one stream, so the GPU or DLA never
+        waits for Python between them; each slot's buffers stay untouched until its own :meth:`wait`.
+        """
+        self._live().submit(self._slot_index(slot), skip_h2d=skip_h2d)
+
+    def wait(self, *, slot: int = 0) -> Dict[str, np.ndarray]:
+        """Block (GIL released) until ``slot`` is done; its output arrays by name."""
+        return self._live().wait(self._slot_index(slot))
 
     @property
     def slots(self) -> int:

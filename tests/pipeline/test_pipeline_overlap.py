@@ -267,3 +267,28 @@ def test_gstreamer_appsink_frames_land_in_slots_without_an_extra_copy():
         slots = capture._pool.arrays
     assert len(results) == 12 and capture.slot_copies.value == 0
     assert all(any(f is s for s in slots) for f in seen)
+
+
+@pytest.mark.parametrize("asynchronous", [True, False])
+def test_an_asynchronous_engine_gets_the_next_chunk_before_the_last_one_is_collected(demo_video, asynchronous):
+    """TensorRT-shaped engine (submit on a stream, then wait): the engine thread queues chunk N+1 behind N, so the
+    device runs them back to back; a synchronous engine (or the serial path) leaves the device idle between runs."""
+    from edgeinfer.runtime.standin import StandInEngine
+
+    counts = {}
+    for overlap in (False, True):
+        model = edgeinfer.load(str(DEMO_ONNX), device="cpu", warmup=0)
+        engine = model.backend = StandInEngine(model.backend, engine_ms=25.0, asynchronous=asynchronous)
+        assert model.asynchronous == asynchronous
+        results, flags = _run(model, [str(demo_video)], overlap=overlap)
+        model.close()
+        assert flags == [overlap] and [r.frame_index for r in results] == list(range(24))
+        assert sum(len(r.detections) for r in results) > 0  # the one real run's boxes, decoded for every frame
+        counts[overlap] = (engine.jobs, engine.queued_behind, engine.device_busy)
+    assert counts[False][:2] == (24, 0), counts  # one job at a time: none ever waits behind another
+    if asynchronous:
+        # pre-processing a 320x240 frame takes ~1 ms of a 25 ms run: all but the first few start back to back
+        assert counts[True][0] == 24 and counts[True][1] >= 16, counts
+        assert counts[True][2] > counts[False][2], counts
+    else:
+        assert counts[True][:2] == (24, 0), counts

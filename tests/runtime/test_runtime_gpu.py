@@ -296,3 +296,87 @@ def test_model_over_tensorrt_backend_with_standin(cuda, gpu_preprocess, cuda_gra
         assert np.abs(out - (expected * 2 + 1)).max() <= 2.0 / 255 + 1e-5
     model.close()
     assert backend.runner is None
+
+
+def test_staging_slot_is_not_refilled_before_the_gpu_read_it(cuda):
+    """Frames from ordinary memory go through one pinned staging slot per size; with two frames queued on a busy
+    stream (the pipeline submits frame N+1 before N has run) the second must wait for the first's upload."""
+    from edgeinfer.runtime.gpu_preprocess import GpuPreprocessor
+
+    spec, hw = PreprocessSpec(), (96, 128)
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(2)]
+    gpu = GpuPreprocessor(spec, hw, cuda=cuda)
+    n = 1 << 20
+    runner, ctx = _runner(cuda, n)
+    ctx.spin = 20000  # a long run ahead of both uploads on the same stream
+    outs = []
+    with cuda.activate():
+        bufs = [(cuda.host_empty((3, *hw), np.float32), cuda.device_empty(3 * hw[0] * hw[1] * 4)) for _ in frames]
+        runner.submit(0)  # the busy engine
+        for frame, (host, dev) in zip(frames, bufs):
+            gpu(frame, dst_ptr=dev.ptr, stream=runner.stream)
+            cuda.copy_dtoh_async(host.array, dev.ptr, runner.stream)
+        runner.wait(0)
+        cuda.synchronize(runner.stream)
+        outs = [host.array.copy() for host, _ in bufs]
+        for host, dev in bufs:
+            host.free()
+            dev.free()
+    gpu.close()
+    runner.close()
+    for frame, got in zip(frames, outs):
+        expected = np.empty((3, *hw), np.float32)
+        Preprocessor(spec, hw)(frame, out=expected)
+        assert np.abs(got - expected).max() <= 1.0 / 255 + 1e-6
+
+
+class AheadCountingContext(KernelContext):
+    """Counts enqueues made while another slot of the same runner was still pending (submitted ahead)."""
+
+    runner = None
+    ahead = 0
+
+    def execute_async_v3(self, stream_handle):
+        self.ahead += any(s.pending for s in self.runner._slots)
+        return super().execute_async_v3(stream_handle)
+
+
+@pytest.mark.parametrize("gpu_preprocess", [True, False])
+def test_pipeline_queues_the_next_frame_on_the_stream_and_keeps_every_frame_apart(cuda, gpu_preprocess, tmp_path):
+    """The whole pipeline over the TensorRT backend (CUDA kernel for TensorRT): frame N+1 is submitted before N is
+    collected, and with several frames in flight per stream each result is still its own frame's."""
+    import cv2
+
+    from edgeinfer.demo.video import make_video
+    from edgeinfer.model.info import ModelInfo, TensorSpec
+    from edgeinfer.pipeline.pipeline import Pipeline
+    from edgeinfer.runtime.model import Model
+    from edgeinfer.runtime.trt_backend import TensorRTBackend
+
+    video = make_video(tmp_path / "v.mp4", frames=40, size=(640, 480), seed=5)  # 480 -> 96 rows: k = 5
+    cap, frames = cv2.VideoCapture(str(video)), []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    shape = (1, 3, 96, 128)
+    io = [IoTensor("images", True, shape, "float32"), IoTensor("output0", False, shape, "float32")]
+    ctx = AheadCountingContext(cuda, int(np.prod(shape)), spin=20000, src="images", dst="output0")
+    backend = TensorRTBackend.from_context(cuda, io, ctx, slots=5, reason="gpu-tier stand-in")
+    ctx.stream, ctx.runner = backend.runner.stream, backend.runner
+    info = ModelInfo(inputs=[TensorSpec("images", list(shape))], outputs=[TensorSpec("output0", list(shape))])
+    model = Model(backend, info, reason=backend.reason, gpu_preprocess=gpu_preprocess)
+    assert model.asynchronous and len(model.stage_slots) == 4
+    with Pipeline(model, sources=[str(video)], telemetry=None) as p:
+        results = list(p)
+    model.close()
+    assert [r.frame_index for r in results] == list(range(len(frames))) and len(frames) == 40
+    assert ctx.ahead >= 10, ctx.ahead  # runs queued behind a pending one
+    cpu = Preprocessor(PreprocessSpec(), shape[2:])
+    for r in results:
+        expected = np.empty(shape[1:], np.float32)
+        cpu(frames[r.frame_index], out=expected)
+        got = np.asarray(r.detections["output0"]).reshape(shape[1:])
+        assert np.abs(got - (expected * 2 + 1)).max() <= 2.0 / 255 + 1e-5, r.frame_index

@@ -32,18 +32,23 @@ def demo_frames(tmp_path_factory):
 def test_interleaved_slots_give_the_results_of_single_calls(demo_frames):
     with edgeinfer.load(DEMO_ONNX, device="cpu", warmup=0) as model:
         expected = [model(f) for f in demo_frames]
-        a, b, c = model.stage_slots
-        # the pipeline's order: prepare N+1 (and N+2) while N is run, finish N-1 after N+1 ran
+        a, b, c, d = model.stage_slots
+        # the pipeline's order: prepare N+2 while N runs and N+1 is submitted behind it, finish N-1 meanwhile
         p0 = model.prepare([demo_frames[0]], slot=a)
         p1 = model.prepare([demo_frames[1]], slot=b)
-        model.execute(p0)
+        model.submit(p0)
+        model.submit(p1)
         p2 = model.prepare([demo_frames[2]], slot=c)
-        model.execute(p1)
+        model.collect(p0)
+        model.submit(p2)
+        p3 = model.prepare([demo_frames[3]], slot=d)
         got = [model.finish(p0)[0]]
-        model.execute(p2)
-        got += [model.finish(p1)[0], model.finish(p2)[0]]
-        for i, frame in enumerate(demo_frames[3:], start=3):  # slots reused round-robin
-            got.append(model.finish(model.execute(model.prepare([frame], slot=model.stage_slots[i % 3])))[0])
+        model.collect(p1)
+        model.execute(p3)
+        got += [model.finish(p1)[0], model.finish(model.collect(p2))[0], model.finish(p3)[0]]
+        n = len(model.stage_slots)
+        for i, frame in enumerate(demo_frames[4:], start=4):  # slots reused round-robin
+            got.append(model.finish(model.execute(model.prepare([frame], slot=model.stage_slots[i % n])))[0])
         inputs = [model.backend.input_buffer(slot=s) for s in model.stage_slots]
     assert sum(len(d) for d in expected) > 0
     for want, have in zip(expected, got):
