@@ -205,7 +205,7 @@ def pipelined_capture(cuda, cpu, video: str, frames: int, cpu_pre_ms: float) -> 
         events = [cuda.create_event() for _ in range(3)]
         cap = cv2.VideoCapture(video, cv2.CAP_FFMPEG)
         t_all, n = time.perf_counter(), 0
-        for i in range(frames):  # the CPU path, decoding into ordinary memory as a CPU pipeline does
+        for _ in range(frames):  # the CPU path, decoding into ordinary memory as a CPU pipeline does
             ok, frame = cap.read()
             if not ok:
                 break

@@ -28,9 +28,9 @@ def inspect(bundle_path: str, as_json: bool, nodes: bool, verify: bool) -> None:
             summary["devices"][name]["placement"]["nodes"] = bundle.device(name).placement.get("nodes", [])
     report = None
     if verify:
-        from ..engine.nvparse import verify_manifest
+        from ..engine.nvparse import verify_manifest_in_child
 
-        report = verify_manifest(bundle.manifest, bundle.root).to_dict()
+        report = verify_manifest_in_child(bundle.manifest, bundle.root).to_dict()
         summary["verification"] = report
     if as_json:
         echo_json(summary)

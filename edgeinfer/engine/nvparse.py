@@ -122,7 +122,21 @@ def verify_bundle(path: Union[str, Path], *, build: bool = True, module: Optiona
     from ..bundle import open_bundle
 
     bundle = open_bundle(path)
-    return verify_manifest(bundle.manifest, bundle.root, build=build, module=module)
+    return verify_manifest_in_child(bundle.manifest, bundle.root, build=build, module=module)
+
+
+def verify_manifest_in_child(manifest: Mapping[str, Any], root: Union[str, Path], *, build: bool = True,
+                             module: Optional[str] = None) -> VerifyReport:
+    """:func:`verify_manifest` in a child process: a crash of NVIDIA's native parser or builder becomes a
+    BuildError naming the signal instead of ending this process (see :mod:`edgeinfer.engine.isolate`)."""
+    from .isolate import call_in_child
+
+    return call_in_child(_verify_in_child, dict(manifest), str(root), build, module,
+                         what="NVIDIA's ONNX parser and builder")
+
+
+def _verify_in_child(manifest: Dict[str, Any], root: str, build: bool, module: Optional[str]) -> VerifyReport:
+    return verify_manifest(manifest, root, build=build, module=module)
 
 
 def verify_manifest(manifest: Mapping[str, Any], root: Union[str, Path], *, build: bool = True,

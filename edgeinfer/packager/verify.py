@@ -44,9 +44,11 @@ def verification_step(*, verify: bool | None, allow_errors: bool, say: Report) -
 
 
 def _check_staged(writer: Any, oracle: Any, *, allow_errors: bool, say: Report) -> None:
-    from ..engine.nvparse import verify_manifest
+    from ..engine.nvparse import verify_manifest_in_child
 
-    report = verify_manifest(writer.manifest(), writer.staging_dir, oracle=oracle)
+    # the parser was loaded here to fail fast; the checks run in a child, where a native crash cannot take the
+    # packager (and its staging clean-up) down with it
+    report = verify_manifest_in_child(writer.manifest(), writer.staging_dir, module=oracle.module_name)
     for c in report.checks:
         state = "ok" if c.ok else ("parse FAILED" if not c.parsed else "build FAILED")
         built = f", built {c.engine_bytes / 1e6:.1f} MB in {c.build_s:.1f} s" if c.built else ""

@@ -72,3 +72,16 @@ def write_bundle(out: Path, model_files: dict, *, precision: str = "int8", place
             writer.add_device(profile["name"], profile=profile, jetpack=jetpack, precision=precision,
                               artifacts=artifacts, placement=placement, recipes=recipes, accuracy=accuracy)
     return out
+
+
+def crash_with_signal(signum: int) -> None:
+    """Die the way a native library does (run in a child by the isolate tests)."""
+    import os
+
+    os.kill(os.getpid(), signum)
+
+
+def raise_config_error(message: str) -> None:
+    from edgeinfer.errors import ConfigError
+
+    raise ConfigError(message, hint="the hint travels too")
