@@ -85,6 +85,23 @@ class BreaksAfter:
         return self._be.infer(slot=slot)
 
 
+class AsyncBreaksAfter(BreaksAfter):
+    """The same over an asynchronous engine (submit, later wait: TensorRT's shape): the run happens at wait time,
+    from the slot's own input buffer, and the failure surfaces there, as a CUDA error does at the stream sync."""
+
+    def __init__(self, backend, ok: int) -> None:
+        super().__init__(backend, ok)
+        self.submitted, self.ahead = set(), 0
+
+    def submit(self, *, slot: int = 0, skip_h2d=()):
+        self.ahead += bool(self.submitted)  # another slot still on the "device"
+        self.submitted.add(slot)
+
+    def wait(self, *, slot: int = 0):
+        self.submitted.discard(slot)
+        return self.infer(slot=slot)
+
+
 def _named(model, model_id):
     model.model_id, model.model_version = model_id, model_id[-1]
     return model
@@ -122,7 +139,8 @@ def _every_frame_once(results, n=40):
     assert all(abs(_mean(r) - level(r.frame_index % n)) < 12 for r in results)
 
 
-def test_hot_swap_and_rollback_switch_between_two_frames_when_overlapped(tmp_path):
+@pytest.mark.parametrize("engine", [BreaksAfter, AsyncBreaksAfter])
+def test_hot_swap_and_rollback_switch_between_two_frames_when_overlapped(tmp_path, engine):
     from edgeinfer.fleet import HealthPolicy
 
     onnx, video = build_mean_onnx(tmp_path / "m.onnx"), write_levels_video(tmp_path / "v.mp4", 40)
@@ -133,7 +151,7 @@ def test_hot_swap_and_rollback_switch_between_two_frames_when_overlapped(tmp_pat
     assert _switches(results) == [("mean@aaaa", "mean@bbbb")]
 
     bad = _named(edgeinfer.load(onnx, device="cpu", preprocess=STRETCH), "mean@cccc")
-    bad.backend = BreaksAfter(bad.backend, ok=3)
+    bad.backend = engine(bad.backend, ok=3)
     results, report = _swap_run(onnx, video, bad, HealthPolicy(frames=30))
     assert report.status == "rolled_back" and "failed at run time" in report.reason
     _every_frame_once(results)  # the failing chunk and those prepared after it re-ran on the old model
@@ -141,16 +159,20 @@ def test_hot_swap_and_rollback_switch_between_two_frames_when_overlapped(tmp_pat
     assert sum(r.model_id == "mean@cccc" for r in results) == 3
 
 
-def test_failover_to_the_fallback_keeps_every_frame_when_overlapped(tmp_path):
+@pytest.mark.parametrize("engine", [BreaksAfter, AsyncBreaksAfter])
+def test_failover_to_the_fallback_keeps_every_frame_when_overlapped(tmp_path, engine):
     onnx, video = build_mean_onnx(tmp_path / "m.onnx"), write_levels_video(tmp_path / "v.mp4", 40)
     broken = edgeinfer.load(onnx, device="cpu", preprocess=STRETCH)
-    broken.backend = BreaksAfter(broken.backend, ok=5)
+    broken.backend = engine(broken.backend, ok=5)
+    assert broken.asynchronous == (engine is AsyncBreaksAfter)
     with Pipeline(broken, sources=[str(video)], telemetry=None, fallback=lambda: edgeinfer.load(onnx, device="cpu", preprocess=STRETCH)) as p:
         results = list(p)
         stats = p.stats()
         assert p._workers[0].overlapped
-    _every_frame_once(results)
+    _every_frame_once(results)  # each frame's own grey level: no slot was reused while its run was pending
     assert len(results) == 40 and stats["failover"]["active"] and len(stats["failover"]["events"]) == 1
+    if engine is AsyncBreaksAfter:
+        assert broken.backend.ahead >= 1  # runs were queued behind a pending one before the failure
 
 
 class TimedStages:
