@@ -78,10 +78,11 @@ class StandInEngine:
 
     @property
     def device_busy(self) -> float:
-        """Fraction of the time since the first job started that the device spent running jobs (1.0: never idle)."""
+        """Fraction of the time from the first job's start to the last job's end that the device spent running
+        jobs (1.0: it never idled between them)."""
         if self._first_start is None or self.jobs == 0:
             return 0.0
-        span = max(self._busy_until, time.perf_counter()) - self._first_start
+        span = self._busy_until - self._first_start
         return min(1.0, self.jobs * self._engine_s / span) if span > 0 else 0.0
 
     def _enqueue(self, slot: int) -> None:
