@@ -9,9 +9,9 @@ Example:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .detections import Detections
 from .onnx_info import info_from_session, target_hw
 from .preprocess import LetterboxTransform, Preprocessor, check_frame, input_shape
 from .selection import open_backend
+from .staged import STAGE_SLOTS, Prepared, StagedInference  # noqa: F401 - re-exported
 from .tasks import DecodeOptions, make_decoder, resolve_task
 from .tasks.classify import CenterCropPreprocessor
 from .tasks.options import class_ids
@@ -30,26 +31,7 @@ from .tasks.options import class_ids
 log = logging.getLogger(__name__)
 
 Result = Union[Detections, Any, Dict[str, np.ndarray]]  # Any: Classification (no boxes)
-# pre-process N+2, N+1 queued behind N on the engine, post-process N-1 at once (slot 0 stays for __call__/infer_batch)
-STAGE_SLOTS = 4
-
-
-@dataclass
-class Prepared:
-    """Frames pre-processed into one backend slot (:meth:`Model.prepare`); ``outputs`` after :meth:`Model.execute`.
-
-    The outputs are the slot's own buffers: valid until the slot is prepared again.
-    """
-
-    slot: int
-    count: int
-    transforms: List[Optional[LetterboxTransform]] = field(default_factory=list)
-    frames: Optional[List[np.ndarray]] = None  # GPU pre-processing: the kernel runs in submit(), on the engine's stream
-    outputs: Optional[Dict[str, np.ndarray]] = None
-    pending: bool = False  # submitted to an asynchronous backend, not yet collected
-
-
-class Model:
+class Model(StagedInference):
     """A loaded model: pre-processing into the backend's buffers, inference, post-processing.
 
     Create with :func:`load`. ``model(frame)`` takes a BGR uint8 HxWx3 frame and returns
@@ -177,108 +159,6 @@ class Model:
         buf = self.backend.input_buffer(shape=self._batch_shape(n, dst_hw))
         transforms = [pre(f, out=buf[i]) for i, f in enumerate(frames)]  # unused slots keep old data
         return self._finish(self.backend.infer(), transforms)
-
-    # ------------------------------------------------------------------ staged (pipelined) inference
-    @property
-    def stage_slots(self) -> Tuple[int, ...]:
-        """Backend slots :meth:`prepare` may use (empty: this backend has only slot 0; use ``infer_batch``)."""
-        return tuple(range(1, min(int(getattr(self.backend, "slots", 1)), STAGE_SLOTS + 1)))
-
-    @property
-    def stage_batch(self) -> int:
-        """Most frames one :meth:`prepare` takes (0: any number, the model's batch axis is dynamic)."""
-        return 0 if self._dynamic_batch() else self.backend.max_batch
-
-    def frame_allocator(self) -> Optional[Callable[[Tuple[int, ...]], np.ndarray]]:
-        """Where capture should decode frames for this model: pinned host memory when it pre-processes on the
-        GPU, else None (ordinary memory). On a Jetson (integrated GPU, shared DRAM) the slots are also mapped
-        into the GPU's address space and the letterbox kernel reads the frame where it was decoded; on a
-        discrete GPU the frame goes to the device by one DMA from the slot, with no staging copy.
-
-        Pinned slots live as long as the process (a pipeline makes them once per source and frame size).
-        """
-        if self._gpu_pre is None:
-            return None
-        cuda = self.backend.cuda  # type: ignore[attr-defined]
-        mapped = bool(cuda.device_info().get("integrated"))
-
-        def allocate(shape: Tuple[int, ...]) -> np.ndarray:
-            with cuda.activate():
-                buf = cuda.host_empty(shape, np.uint8, mapped=mapped)
-            self._pinned_frames.append(buf)  # keeps the allocation alive with the model's CUDA context
-            return buf.array
-
-        return allocate
-
-    def prepare(self, frames: Sequence[np.ndarray], *, slot: int) -> Prepared:
-        """Pre-process up to :attr:`stage_batch` frames into ``slot``'s input buffer (no engine call)."""
-        self._check_open()
-        if slot not in self.stage_slots:
-            raise ConfigError(f"slot {slot} is not a staging slot of this model ({list(self.stage_slots)})",
-                              hint="use one of model.stage_slots")
-        frames = [check_frame(f) for f in frames]
-        step = self.stage_batch
-        if not frames or (step and len(frames) > step):
-            raise ConfigError(f"prepare() takes 1 to {step or 'any number of'} frames, got {len(frames)}",
-                              hint="split the batch into chunks of model.stage_batch")
-        if self._gpu_pre is not None and len(frames) == 1:
-            return Prepared(slot, 1, frames=frames)
-        if self._stage_pre is None:
-            self._stage_pre = self._pre_cls(self.info.preprocess, target_hw(self.info), dynamic=self._dynamic_hw)
-        same = len({f.shape for f in frames}) == 1
-        pre = self._stage_pre if (same or not self._dynamic) else self._pre_cls(self.info.preprocess, target_hw(self.info))
-        dst_hw = pre.geometry(frames[0].shape[:2]).dst_hw
-        n = len(frames) if self._dynamic_batch() else self.backend.max_batch
-        buf = self.backend.input_buffer(shape=self._batch_shape(n, dst_hw), slot=slot)
-        return Prepared(slot, len(frames), [pre(f, out=buf[i]) for i, f in enumerate(frames)])
-
-    def execute(self, prepared: Prepared) -> Prepared:
-        """Run the engine on a prepared slot: :meth:`submit` then :meth:`collect`."""
-        return self.collect(self.submit(prepared))
-
-    @property
-    def asynchronous(self) -> bool:
-        """Whether :meth:`submit` returns before the engine is done (TensorRT: copies, GPU pre-processing
-        and the engine run are enqueued on a CUDA stream); False for ONNX Runtime, which runs in submit."""
-        return callable(getattr(self.backend, "submit", None)) and callable(getattr(self.backend, "wait", None))
-
-    def submit(self, prepared: Prepared) -> Prepared:
-        """Start the engine on a prepared slot. On an :attr:`asynchronous` backend this returns at once and
-        slots submitted in turn run back to back; else (ONNX Runtime, which releases the GIL) it runs here.
-        Call :meth:`collect` before :meth:`finish`, from the same thread (the stream's order is the call order).
-        """
-        self._check_open()
-        be: Any = self.backend
-        if prepared.frames is not None:  # GPU letterbox straight into this slot's device input, then the engine
-            with be.cuda.activate():
-                geo = self._gpu_pre(prepared.frames[0], dst_ptr=be.input_device_ptr(slot=prepared.slot),
-                                    stream=be.runner.stream)
-                be.submit(skip_h2d=(self._input.name,), slot=prepared.slot)
-            prepared.transforms, prepared.frames, prepared.pending = [geo], None, True
-        elif self.asynchronous:
-            be.submit(slot=prepared.slot)
-            prepared.pending = True
-        else:
-            prepared.outputs = be.infer(slot=prepared.slot)
-        return prepared
-
-    def collect(self, prepared: Prepared) -> Prepared:
-        """Wait for a submitted slot (GIL released) and attach its outputs; a no-op when already done."""
-        self._check_open()
-        if prepared.pending:
-            prepared.outputs = self.backend.wait(slot=prepared.slot)  # type: ignore[attr-defined]
-            prepared.pending = False
-        return prepared
-
-    def finish(self, prepared: Prepared) -> List[Result]:
-        """Post-process an executed slot: one result per prepared frame, in order."""
-        self._check_open()
-        if prepared.outputs is None or prepared.pending:
-            raise ConfigError("finish() needs an executed slot",
-                              hint="call model.execute(prepared), or model.collect(prepared) after submit, first")
-        if self._stage_post is None:
-            self._stage_post = [make_decoder(self.info, **self._decoder_args)]  # a list: generic models decode to None
-        return self._finish(prepared.outputs, prepared.transforms, self._stage_post[0])
 
     def _dynamic_batch(self) -> bool:
         b = self._input.shape[0] if self._input.shape else 1
