@@ -1,12 +1,14 @@
 """Run native toolchain code (NVIDIA's parser and builder) in a child process, so its crash is our error.
 
 NVIDIA's ONNX parser and builder are native code. On an unusual model, or next to another native library that
-loaded a conflicting dependency into the same process, they can die with SIGSEGV or SIGABRT (TensorRT-RTX did,
-in-process, once GStreamer pipelines had run in the same test process). In-process that ends the packager in the
-middle of writing a bundle: no message, no clean-up of the staging directory. :func:`call_in_child` runs the
-work in a fresh interpreter (``spawn``: it loads only what the work imports); a crash there becomes a
-:class:`~edgeinfer.errors.BuildError` that names the signal, and the caller cleans up as on any other error.
-The child is killed if the caller is interrupted (Ctrl-C, SIGTERM) or fails while waiting.
+loaded a conflicting dependency into the same process, they can die with SIGSEGV or SIGABRT (TensorRT-RTX does,
+in-process, once GStreamer has been loaded in the same process). In-process that ends the packager in the middle
+of writing a bundle: no message, no clean-up of the staging directory. :func:`call_in_child` runs the work in a
+fresh interpreter (``python -m edgeinfer.engine.isolate``, with this process's ``sys.path``; unlike
+multiprocessing's ``spawn`` it does not re-import the caller's ``__main__``, so it works from ``python -``, ``-c``
+and notebooks); a crash there becomes a :class:`~edgeinfer.errors.BuildError` that names the signal and quotes
+the child's last stderr lines, and the caller cleans up as on any other error. The child is killed if the caller
+is interrupted (Ctrl-C, SIGTERM) or fails while waiting.
 
 Example:
     >>> call_in_child(divmod, 7, 2, what="divmod")
@@ -14,37 +16,50 @@ Example:
 """
 from __future__ import annotations
 
-import multiprocessing
+import os
+import pickle
 import signal
+import subprocess
+import sys
+import tempfile
 from typing import Any, Callable, Tuple
 
 from .. import errors
 from ..errors import BuildError, EdgeInferError
 
-POLL_S = 0.2
+STDERR_TAIL = 600  # characters of the child's stderr quoted when it dies without an answer
 
 
 def call_in_child(target: Callable[..., Any], *args: Any, what: str) -> Any:
-    """``target(*args)`` in a spawned child; its result, or its exception re-raised here.
+    """``target(*args)`` in a child interpreter; its result, or its exception re-raised here.
 
-    ``target`` and ``args`` must be picklable (a module-level function, plain data). ``what`` names the work in
-    the error when the child dies without an answer.
+    ``target`` must be importable by name (a module-level function) and ``args`` and the result picklable.
+    ``what`` names the work in the error when the child dies without an answer.
     """
-    ctx = multiprocessing.get_context("spawn")
-    receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(sender, target, args), name=f"edgeinfer-{what}", daemon=True)
-    proc.start()
-    sender.close()  # only the child writes: EOF here when it dies
-    try:
-        answer = _wait(receiver, proc)
-    finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-        receiver.close()
+    if not sys.executable:
+        raise BuildError(f"cannot run {what} in a child process: this Python has no sys.executable",
+                         hint="run edgeinfer from a regular Python interpreter")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    request = pickle.dumps((target, args), protocol=pickle.HIGHEST_PROTOCOL)
+    with tempfile.TemporaryFile() as answer_file, tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen([sys.executable, "-m", "edgeinfer.engine.isolate"], stdin=subprocess.PIPE,
+                                stdout=answer_file, stderr=err_file, env=env)
+        try:
+            proc.communicate(request)
+        finally:
+            if proc.poll() is None:  # interrupted while waiting: the child must not outlive the call
+                proc.kill()
+                proc.wait()
+        answer_file.seek(0)
+        raw = answer_file.read()
+        err_file.seek(0)
+        stderr = err_file.read().decode(errors="replace")
+    answer = _load(raw)
     if answer is None:
-        raise BuildError(f"{what} crashed: the child process running it {describe_exit(proc.exitcode)}",
-                         hint="this is a crash inside NVIDIA's native code, not a verdict on the model; re-run to "
+        last = " ".join(stderr.strip().splitlines()[-3:])[-STDERR_TAIL:]
+        raise BuildError(f"{what} crashed: the child process running it {describe_exit(proc.returncode)}"
+                         + (f" (last output: {last})" if last else ""),
+                         hint="this is a crash inside native code, not a verdict on the model; re-run to "
                               "confirm, package with --no-verify to skip the check, and report the model to NVIDIA")
     ok, payload = answer
     if ok:
@@ -52,19 +67,21 @@ def call_in_child(target: Callable[..., Any], *args: Any, what: str) -> Any:
     raise _rebuild(payload)
 
 
-def _wait(receiver: Any, proc: Any) -> Any:
-    while True:
-        if receiver.poll(POLL_S):
-            try:
-                return receiver.recv()
-            except EOFError:  # the child closed its end without an answer: it died
-                return None
-        if not proc.is_alive() and not receiver.poll(0):
-            return None
+def _load(raw: bytes) -> Any:
+    marker = raw.rfind(_MARK)
+    if marker < 0:
+        return None
+    try:
+        return pickle.loads(raw[marker + len(_MARK):])
+    except Exception:  # noqa: BLE001 - a truncated answer: the child died while writing it
+        return None
+
+
+_MARK = b"\x00edgeinfer-answer\x00"  # native code may print to stdout too: the answer follows the last mark
 
 
 def describe_exit(code: Any) -> str:
-    """``exitcode`` of a child process in words.
+    """A child's return code in words.
 
     Example:
         >>> describe_exit(-11)
@@ -81,17 +98,20 @@ def describe_exit(code: Any) -> str:
     return f"exited with code {code} without an answer"
 
 
-def _child_main(sender: Any, target: Callable[..., Any], args: Tuple[Any, ...]) -> None:
+def _child_main() -> None:
+    out = sys.stdout.buffer
     try:
+        target, args = pickle.loads(sys.stdin.buffer.read())
         answer: Tuple[bool, Any] = (True, target(*args))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent, which decides
         answer = (False, (type(exc).__name__, getattr(exc, "message", str(exc)), getattr(exc, "hint", None)))
     try:
-        sender.send(answer)
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - an unpicklable result
-        sender.send((False, ("BuildError", f"the result of the child's work could not be sent back: {exc}", None)))
-    finally:
-        sender.close()
+        data = pickle.dumps((False, ("BuildError", f"the child's result could not be sent back: {exc}", None)))
+    sys.stdout.flush()
+    out.write(_MARK + data)
+    out.flush()
 
 
 def _rebuild(payload: Tuple[str, str, Any]) -> BaseException:
@@ -103,3 +123,7 @@ def _rebuild(payload: Tuple[str, str, Any]) -> BaseException:
     if name == "KeyboardInterrupt":
         return KeyboardInterrupt()
     return BuildError(f"{name} in the child process: {message}", hint=hint)
+
+
+if __name__ == "__main__":
+    _child_main()
